@@ -1,0 +1,134 @@
+"""The server extension: `QbraidKeys` configuration, embedded service start-up, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Unicode, default
+
+from . import __version__
+from .upstream import KeyApiClient
+from .vault import Vault
+
+QBRAID_DEFAULT_UPSTREAM = "https://api-v2.qbraid.com"
+
+
+def qbraidrc_value(name: str) -> str:
+    """A value from `~/.qbraid/qbraidrc` (section `default`), or ''."""
+    path = Path(os.environ.get("QBRAID_CONFIG_FILE") or Path.home() / ".qbraid" / "qbraidrc")
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(path)
+    except (OSError, configparser.Error):
+        return ""
+    return parser.get("default", name, fallback="").strip()
+
+
+class QbraidKeys(ExtensionApp):
+    """qBraid API key management: proxies the key API for the sidebar, panel and magic."""
+
+    name = "qbraid_keys_ext"
+    load_other_extensions = True
+
+    upstream_url = Unicode(
+        "",
+        config=True,
+        help="Root URL of the key API (its routes live under /api/v1). "
+        "Empty (the default) starts the embedded key service on a loopback port.",
+    )
+    access_token = Unicode(
+        config=True,
+        help="Account token sent as X-Access-Token to a remote upstream. Defaults to "
+        "QBRAID_ACCESS_TOKEN, then the access-token of ~/.qbraid/qbraidrc. Never sent to a "
+        "browser or kernel.",
+    )
+    timeout = Float(10.0, config=True, help="Seconds to wait for the key API before giving up.")
+    db_path = Unicode(
+        config=True,
+        help="SQLite database of the embedded key service.",
+    )
+
+    @default("access_token")
+    def _default_access_token(self) -> str:
+        return os.environ.get("QBRAID_ACCESS_TOKEN", "") or qbraidrc_value("access-token")
+
+    @default("db_path")
+    def _default_db_path(self) -> str:
+        return str(Path(jupyter_data_dir()) / "qbraid_keys" / "keys.sqlite3")
+
+    def initialize_settings(self) -> None:
+        """Build the upstream client and keyring vault the handlers share."""
+        self.embedded = None
+        self._started = asyncio.Lock()
+        if self.upstream_url:
+            root = self.upstream_url.rstrip("/")
+            self.upstream_kind = "remote"
+            token = self.access_token
+            namespace = urlsplit(root).netloc or root
+        else:
+            root = ""
+            self.upstream_kind = "embedded"
+            token = secrets.token_urlsafe(32)
+            namespace = "embedded"
+        self.upstream_root = root
+        self.client = KeyApiClient(
+            f"{root}/api/v1", {"X-Access-Token": token} if token else {}, timeout=self.timeout
+        )
+        self._embedded_token = token
+        self.vault = Vault(namespace)
+        self.settings["qbraid_keys"] = self
+        self.log.info(
+            "qBraid keys: upstream %s, keyring backend %s",
+            root or "embedded (starts on first use)",
+            self.vault.info().get("backend"),
+        )
+
+    def initialize_handlers(self) -> None:
+        """Register the routes under /qbraid-keys/."""
+        from .handlers import routes
+
+        self.handlers.extend(routes())
+
+    async def ensure_upstream(self) -> KeyApiClient:
+        """The upstream client, starting the embedded key service on first use."""
+        if self.upstream_kind == "embedded" and self.embedded is None:
+            async with self._started:
+                if self.embedded is None:
+                    from .service import KeyService
+
+                    Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
+                    service = KeyService(self.db_path, self._embedded_token)
+                    url = await service.start("127.0.0.1", 0)
+                    self.upstream_root = url
+                    self.client.base_url = f"{url}/api/v1"
+                    self.embedded = service
+                    self.log.info("qBraid keys: embedded key service at %s (%s)", url, self.db_path)
+        return self.client
+
+    async def _start_jupyter_server_extension(self, serverapp) -> None:
+        """Start the embedded service once the server's loop runs, so the first call is quick."""
+        try:
+            await self.ensure_upstream()
+        except Exception as err:  # the handlers report it on use
+            self.log.error("qBraid keys: the embedded key service did not start: %s", err)
+
+    async def stop_extension(self) -> None:
+        """Stop the embedded service, flushing its usage counts."""
+        if self.embedded is not None:
+            await self.embedded.stop()
+            self.embedded = None
+
+    def status(self) -> dict:
+        """Upstream kind and URL, keyring backend, version (reachability is added by the caller)."""
+        return {
+            "upstream": {"kind": self.upstream_kind, "url": self.upstream_root or None},
+            "keyring": self.vault.info(),
+            "version": __version__,
+        }

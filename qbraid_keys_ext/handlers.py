@@ -1,0 +1,226 @@
+"""Proxy handlers: `{base_url}qbraid-keys/...`, the one door every UI goes through."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import quote
+
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+
+from .upstream import KeyApiError
+from .vault import VaultError
+
+NAMESPACE = "qbraid-keys"
+MAX_BODY_BYTES = 64 * 1024
+KEYRING_TIMEOUT = 5.0
+
+
+def bad_request(message: str) -> KeyApiError:
+    """A 400 VALIDATION_ERROR."""
+    return KeyApiError(400, "VALIDATION_ERROR", message)
+
+
+class KeysHandler(APIHandler):
+    """Shared base: the extension object, JSON envelopes, error mapping, keyring calls."""
+
+    @property
+    def keys(self):
+        """The QbraidKeys extension app (client, vault, configuration)."""
+        return self.settings["qbraid_keys"]
+
+    def answer(self, data: Any, status: int = 200) -> None:
+        """Write a success envelope."""
+        self.set_status(status)
+        self.finish(json.dumps({"success": True, "data": data}))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every failure is a JSON envelope with a sentence, never a traceback."""
+        err = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(err, KeyApiError):
+            problem = err
+        elif isinstance(err, VaultError):
+            problem = KeyApiError(503, "KEYRING_UNAVAILABLE", str(err))
+        elif isinstance(err, tornado.web.HTTPError) and err.status_code < 500:
+            code = {
+                401: "UNAUTHORIZED",
+                403: "FORBIDDEN",
+                404: "NOT_FOUND",
+                405: "METHOD_NOT_ALLOWED",
+            }.get(err.status_code, "VALIDATION_ERROR")
+            problem = KeyApiError(err.status_code, code, err.log_message or self._reason)
+        else:
+            problem = KeyApiError(
+                500, "INTERNAL_ERROR", "The qBraid keys extension failed; see the server log."
+            )
+        self.set_status(problem.status)
+        if problem.retry_after:
+            self.set_header("Retry-After", problem.retry_after)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(problem.envelope()))
+
+    def log_exception(self, typ, value, tb) -> None:
+        """Expected failures are logged as one line; only real bugs get a traceback."""
+        if isinstance(value, KeyApiError | VaultError):
+            self.log.warning(
+                "qBraid keys: %s %s: %s", self.request.method, self.request.path, value
+            )
+        else:
+            super().log_exception(typ, value, tb)
+
+    def json_body(self) -> dict[str, Any]:
+        """The request body as a JSON object, or a clear 400/413."""
+        body = self.request.body or b""
+        if len(body) > MAX_BODY_BYTES:
+            raise KeyApiError(413, "PAYLOAD_TOO_LARGE", "The request body is larger than 64 KiB.")
+        if not body.strip():
+            return {}
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise bad_request("The request body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise bad_request("The request body must be a JSON object.")
+        return data
+
+    async def in_keyring(self, fn, *args):
+        """Run a blocking keyring call off the event loop, bounded in time."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(
+                loop.run_in_executor(None, fn, *args), timeout=KEYRING_TIMEOUT
+            )
+        except asyncio.TimeoutError:
+            raise VaultError(
+                f"The keyring did not answer within {KEYRING_TIMEOUT:g} seconds (is it locked?)."
+            ) from None
+
+    async def with_stored(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Mark each key object with whether this Lab's keyring holds its value."""
+        try:
+            held = await self.in_keyring(self.keys.vault.holds, [k.get("id") for k in keys])
+        except VaultError as err:
+            self.log.warning("qBraid keys: %s", err)
+            held = set()
+        for key in keys:
+            key["stored"] = key.get("id") in held
+        return keys
+
+    async def keep_value(self, key: dict[str, Any]) -> dict[str, Any]:
+        """Store a one-time value in the keyring; the answer says whether that worked."""
+        try:
+            await self.in_keyring(self.keys.vault.store, key["id"], key["value"])
+            key["stored"] = True
+        except VaultError as err:
+            key["stored"] = False
+            key["storeError"] = str(err)
+        return key
+
+
+def key_path(key_id: str, *rest: str) -> str:
+    """The upstream path of a key, with the id safely quoted."""
+    return "/".join(["api-keys", quote(key_id, safe=""), *rest])
+
+
+class ScopesHandler(KeysHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        client = await self.keys.ensure_upstream()
+        self.answer(await client.scopes())
+
+
+class KeyListHandler(KeysHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        client = await self.keys.ensure_upstream()
+        self.answer(await self.with_stored(await client.list_keys()))
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        body = self.json_body()
+        store = body.pop("store", True)
+        if not isinstance(store, bool):
+            raise bad_request("'store' must be true or false.")
+        client = await self.keys.ensure_upstream()
+        key = await client.create_key(body)
+        if store:
+            await self.keep_value(key)
+        else:
+            key["stored"] = False
+        self.answer(key, 201)
+
+
+class KeyHandler(KeysHandler):
+    @tornado.web.authenticated
+    async def get(self, key_id: str) -> None:
+        client = await self.keys.ensure_upstream()
+        key = await client.request("GET", key_path(key_id))
+        self.answer((await self.with_stored([key]))[0])
+
+    @tornado.web.authenticated
+    async def patch(self, key_id: str) -> None:
+        body = self.json_body()
+        client = await self.keys.ensure_upstream()
+        key = await client.request("PATCH", key_path(key_id), body)
+        self.answer((await self.with_stored([key]))[0])
+
+    @tornado.web.authenticated
+    async def delete(self, key_id: str) -> None:
+        client = await self.keys.ensure_upstream()
+        result = await client.request("DELETE", key_path(key_id))
+        try:
+            await self.in_keyring(self.keys.vault.delete, key_id)
+        except VaultError as err:
+            result["keyringError"] = str(err)
+        self.answer(result)
+
+
+class RotateHandler(KeysHandler):
+    @tornado.web.authenticated
+    async def post(self, key_id: str) -> None:
+        client = await self.keys.ensure_upstream()
+        key = await client.request("POST", key_path(key_id, "rotate"))
+        self.answer(await self.keep_value(key))
+
+
+class StatusHandler(KeysHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        status = self.keys.status()
+        try:
+            client = await self.keys.ensure_upstream()
+            await client.scopes()
+            status["upstream"]["reachable"] = True
+        except KeyApiError as err:
+            status["upstream"]["reachable"] = False
+            status["upstream"]["message"] = err.message
+        status["upstream"]["url"] = self.keys.upstream_root or None
+        self.finish(json.dumps(status))
+
+
+class NotFoundHandler(KeysHandler):
+    """Any other path under the namespace: a JSON 404, after authentication."""
+
+    def _missing(self, *args: Any) -> None:
+        raise KeyApiError(404, "NOT_FOUND", f"There is no route {self.request.path}.")
+
+    get = tornado.web.authenticated(_missing)
+    post = tornado.web.authenticated(_missing)
+    patch = tornado.web.authenticated(_missing)
+    put = tornado.web.authenticated(_missing)
+    delete = tornado.web.authenticated(_missing)
+
+
+def routes() -> list[tuple[str, type]]:
+    """Every route of the extension, relative to the server's base URL."""
+    api = f"{NAMESPACE}/api/v1"
+    return [
+        (f"{api}/api-key-scopes", ScopesHandler),
+        (f"{api}/api-keys", KeyListHandler),
+        (f"{api}/api-keys/([^/]+)", KeyHandler),
+        (f"{api}/api-keys/([^/]+)/rotate", RotateHandler),
+        (f"{NAMESPACE}/status", StatusHandler),
+        (f"{NAMESPACE}(?:/.*)?", NotFoundHandler),
+    ]

@@ -1,0 +1,90 @@
+"""Find this kernel's Jupyter server and call its `qbraid-keys` routes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from jupyter_core.paths import jupyter_runtime_dir
+
+from ..upstream import KeyApiClient, KeyApiError
+
+T = TypeVar("T")
+
+URL_VAR = "QBRAID_KEYS_SERVER_URL"
+TOKEN_VAR = "QBRAID_KEYS_SERVER_TOKEN"
+
+
+class ServerNotFound(KeyApiError):
+    """No Jupyter server with the extension could be found for this kernel."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, "SERVER_NOT_FOUND", message)
+
+
+def find_server() -> tuple[str, str]:
+    """The base URL (ending in `/`) and token of this kernel's Jupyter server.
+
+    Order: `QBRAID_KEYS_SERVER_URL` (+ `QBRAID_KEYS_SERVER_TOKEN`), then the runtime file
+    `jpserver-<JPY_PARENT_PID>.json` of the server that started this kernel.
+    """
+    url = os.environ.get(URL_VAR)
+    if url:
+        return url.rstrip("/") + "/", os.environ.get(TOKEN_VAR, "")
+    pid = os.environ.get("JPY_PARENT_PID")
+    if not pid:
+        raise ServerNotFound(
+            "This kernel was not started by a Jupyter server (no JPY_PARENT_PID); "
+            f"set {URL_VAR} and {TOKEN_VAR} to the server's URL and token."
+        )
+    info_file = Path(jupyter_runtime_dir()) / f"jpserver-{pid}.json"
+    try:
+        info = json.loads(info_file.read_text())
+    except (OSError, ValueError):
+        raise ServerNotFound(
+            f"The Jupyter server of this kernel (pid {pid}) left no runtime file at "
+            f"{info_file}; set {URL_VAR} and {TOKEN_VAR}."
+        ) from None
+    return info["url"].rstrip("/") + "/", info.get("token", "")
+
+
+def server_client(prefix: str = "qbraid-keys/api/v1", timeout: float = 15.0) -> KeyApiClient:
+    """A client for `{server}/{prefix}`, authenticated with the server's token."""
+    url, token = find_server()
+    headers = {"Authorization": f"token {token}"} if token else {}
+    return KeyApiClient(f"{url}{prefix}", headers, timeout=timeout)
+
+
+def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion from synchronous kernel code (whose loop is busy)."""
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(make())
+        except BaseException as err:
+            result["error"] = err
+
+    thread = threading.Thread(target=target, name="qbraid-keys-call", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def call(method: str, path: str, body: Any = None) -> Any:
+    """Call one `qbraid-keys/api/v1` route synchronously; returns `data`, raises KeyApiError."""
+    client = server_client()
+    return run_sync(lambda: client.request(method, path, body))
+
+
+def server_status() -> dict[str, Any]:
+    """The server's `qbraid-keys/status` answer."""
+    client = server_client("qbraid-keys")
+    return run_sync(lambda: client.request("GET", "status", envelope=False))

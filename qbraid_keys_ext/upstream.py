@@ -1,0 +1,192 @@
+"""Async client for the key API: the one HTTP client every part of the project uses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
+from tornado.simple_httpclient import HTTPTimeoutError
+
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+"""Largest answer accepted from the key API; anything bigger is treated as a fault."""
+
+
+class KeyApiError(Exception):
+    """A failure answer of the key API, or a fault reaching it, as a status, code and sentence."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, retry_after: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+    def envelope(self) -> dict[str, Any]:
+        """The error as the key API's JSON envelope."""
+        return {"success": False, "message": self.message, "error": {"code": self.code}}
+
+
+def unavailable(url: str, why: str) -> KeyApiError:
+    """A 502 UPSTREAM_UNAVAILABLE error that says what to check."""
+    return KeyApiError(
+        502,
+        "UPSTREAM_UNAVAILABLE",
+        f"The qBraid key service at {url} {why}. Check that it is running and that "
+        "c.QbraidKeys.upstream_url points at it.",
+    )
+
+
+class KeyApiClient:
+    """Calls one key API (`{base_url}/...`) with fixed credential headers."""
+
+    def __init__(
+        self, base_url: str, headers: Mapping[str, str] | None = None, *, timeout: float = 10.0
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.headers = dict(headers or {})
+        self.timeout = timeout
+        self._http: AsyncHTTPClient | None = None
+        self._http_loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def origin(self) -> str:
+        """Scheme, host and port of the key API, for messages."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def _client(self) -> AsyncHTTPClient:
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http_loop is not loop:
+            self._http = AsyncHTTPClient(force_instance=True, max_body_size=MAX_ANSWER_BYTES)
+            self._http_loop = loop
+        return self._http
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        envelope: bool = True,
+    ) -> Any:
+        """Send one request and return the answer's `data`; raise KeyApiError on any failure.
+
+        With `envelope=False` the whole JSON answer is returned (for `/qbraid-keys/status`).
+        """
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        if params:
+            url = f"{url}?{urlencode(params)}"
+        all_headers = {"Accept": "application/json", **self.headers, **(headers or {})}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body)
+            all_headers["Content-Type"] = "application/json"
+        elif method in ("POST", "PATCH", "PUT"):
+            payload = ""
+        req = HTTPRequest(
+            url,
+            method=method,
+            headers=all_headers,
+            body=payload,
+            connect_timeout=self.timeout,
+            request_timeout=self.timeout,
+            allow_nonstandard_methods=True,
+        )
+        try:
+            response = await self._client().fetch(req, raise_error=False)
+        except HTTPTimeoutError:
+            raise KeyApiError(
+                504,
+                "UPSTREAM_TIMEOUT",
+                f"The qBraid key service at {self.origin} did not answer within "
+                f"{self.timeout:g} seconds. Check that it is running and reachable, or raise "
+                "c.QbraidKeys.timeout.",
+            ) from None
+        except HTTPClientError as err:
+            if err.response is None:
+                raise unavailable(self.origin, f"dropped the connection ({err.message})") from None
+            response = err.response
+        except ConnectionRefusedError:
+            raise unavailable(self.origin, "refused the connection") from None
+        except OSError as err:
+            raise unavailable(
+                self.origin, f"could not be reached ({err.strerror or err})"
+            ) from None
+        except Exception as err:  # tornado's stream and size errors
+            raise unavailable(
+                self.origin, f"dropped the connection ({type(err).__name__})"
+            ) from None
+        return self._data(response, envelope)
+
+    def _data(self, response: HTTPResponse, envelope: bool = True) -> Any:
+        if response.code == 599:
+            raise unavailable(self.origin, f"could not be reached ({response.error})")
+        if response.code >= 500 and response.code not in (502, 504):
+            raise unavailable(self.origin, f"answered with a server error (HTTP {response.code})")
+        try:
+            answer = json.loads(response.body or b"")
+        except ValueError:
+            raise unavailable(self.origin, "answered with something that is not JSON") from None
+        if not envelope and response.code < 400:
+            return answer
+        if response.code in (401, 403) and not (isinstance(answer, dict) and "success" in answer):
+            raise KeyApiError(
+                response.code,
+                "UNAUTHORIZED",
+                f"{self.origin} refused the credentials (HTTP {response.code}).",
+            )
+        if not isinstance(answer, dict) or not isinstance(answer.get("success"), bool):
+            raise unavailable(self.origin, "answered with JSON that is not a key API answer")
+        if answer["success"] and response.code < 400:
+            return answer.get("data")
+        error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+        status = response.code if response.code >= 400 else 502
+        raise KeyApiError(
+            status,
+            str(error.get("code") or "UPSTREAM_UNAVAILABLE"),
+            str(answer.get("message") or f"The key service answered HTTP {response.code}."),
+            retry_after=response.headers.get("Retry-After"),
+        )
+
+    async def scopes(self) -> list[dict[str, str]]:
+        """The scopes a key may carry: `[{"name", "description"}]`."""
+        return await self.request("GET", "api-key-scopes")
+
+    async def list_keys(self) -> list[dict[str, Any]]:
+        """The account's keys, newest first."""
+        return await self.request("GET", "api-keys")
+
+    async def get_key(self, key_id: str) -> dict[str, Any]:
+        """One key object."""
+        return await self.request("GET", f"api-keys/{key_id}")
+
+    async def create_key(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a key; the answer carries the value once."""
+        return await self.request("POST", "api-keys", dict(body))
+
+    async def update_key(self, key_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Rename a key or change its status."""
+        return await self.request("PATCH", f"api-keys/{key_id}", dict(body))
+
+    async def rotate_key(self, key_id: str) -> dict[str, Any]:
+        """Give a key a new value; the answer carries it once."""
+        return await self.request("POST", f"api-keys/{key_id}/rotate")
+
+    async def delete_key(self, key_id: str) -> dict[str, Any]:
+        """Revoke a key for good."""
+        return await self.request("DELETE", f"api-keys/{key_id}")
+
+    async def verify(self, api_key: str, scope: str | None = None) -> dict[str, Any]:
+        """Check a key value (counts as one use); returns the user and key it belongs to."""
+        params = {"scope": scope} if scope else None
+        return await self.request(
+            "GET", "users/verify", params=params, headers={"X-API-Key": api_key}
+        )

@@ -1,0 +1,52 @@
+"""Shared fixtures: a real Jupyter server with the extension, on the embedded key service.
+
+Async tests (`async def test_...`) run in pytest-jupyter's loop, the same loop as the in-process
+Jupyter server. pytest-asyncio is deliberately not used (it runs tests in another loop, where
+`jp_fetch` hangs): fixtures are plain functions; a server a fixture needs runs either in
+`tests/loopback.py`'s `ThreadedServer` (its own thread and loop) or via
+`jp_asyncio_loop.run_until_complete(...)`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
+
+@pytest.fixture
+def upstream_config() -> dict[str, Any]:
+    """Extra `QbraidKeys` settings; override in a module to point at another upstream."""
+    return {}
+
+
+@pytest.fixture
+def jp_server_config(tmp_path, upstream_config):
+    return {
+        "ServerApp": {"jpserver_extensions": {"qbraid_keys_ext": True}},
+        "QbraidKeys": {"db_path": str(tmp_path / "keys" / "keys.sqlite3"), **upstream_config},
+    }
+
+
+@pytest.fixture
+def keys_api(jp_fetch):
+    """Call `qbraid-keys/...` like a user's browser would; returns (status, JSON answer)."""
+
+    async def call(method: str, *path: str, body: Any = None, raw: bytes | None = None, **kw):
+        if raw is None and body is not None:
+            raw = json.dumps(body).encode()
+        if raw is None and method in ("POST", "PATCH", "PUT"):
+            raw = b""
+        try:
+            response = await jp_fetch(
+                "qbraid-keys", *path, method=method, body=raw, allow_nonstandard_methods=True, **kw
+            )
+        except HTTPClientError as err:
+            response = err.response
+        return response.code, json.loads(response.body)
+
+    return call
