@@ -1,0 +1,66 @@
+"""Run the key service standalone: ``python -m qbraid_keys_ext.service --db PATH --port N``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+from .app import KeyService
+
+TOKEN_ENV = "QBRAID_KEYS_ACCESS_TOKEN"
+
+
+def _access_token(token_file: str | None) -> str:
+    """Return the account token from the file, else the environment, or exit with one line."""
+    if token_file:
+        try:
+            with open(token_file, encoding="utf-8") as f:
+                token = f.read().strip()
+        except OSError as exc:
+            sys.exit(f"qbraid-keys service: cannot read access token file: {exc.strerror}")
+        if not token:
+            sys.exit(f"qbraid-keys service: access token file {token_file} is empty")
+        return token
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        sys.exit(f"qbraid-keys service: no access token; set {TOKEN_ENV} or --access-token-file")
+    return token
+
+
+async def serve(db: str, host: str, port: int, token: str) -> None:
+    """Serve until SIGTERM or SIGINT, then flush usage and stop."""
+    service = KeyService(db, token)
+    url = await service.start(host, port)
+    print(f"qBraid key service listening on {url}", flush=True)
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopped.set)
+    try:
+        await stopped.wait()
+    finally:
+        await service.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments and run the service."""
+    parser = argparse.ArgumentParser(prog="python -m qbraid_keys_ext.service", description=__doc__)
+    parser.add_argument("--db", required=True, help="SQLite database file")
+    parser.add_argument("--port", required=True, type=int, help="TCP port (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--access-token-file", help=f"file holding the account token (else ${TOKEN_ENV})"
+    )
+    args = parser.parse_args(argv)
+    token = _access_token(args.access_token_file)
+    try:
+        asyncio.run(serve(args.db, args.host, args.port, token))
+    except OSError as exc:
+        sys.exit(f"qbraid-keys service: cannot start: {exc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,372 @@
+"""SQLite store of API keys (digests only) with in-memory usage counting flushed in batches."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import sqlite3
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from . import keyformat
+
+SCOPES: dict[str, str] = {
+    "devices:read": "List quantum devices and read their status.",
+    "jobs:read": "Read quantum jobs and their results.",
+    "jobs:write": "Submit and cancel quantum jobs (spends credits).",
+    "credits:read": "Read the account's credit balance.",
+}
+STATUSES = ("active", "inactive")
+NAME_MAX = 64
+USAGE_DAYS = 30
+ACCOUNT = "local"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    name TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    hint TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('active', 'inactive')),
+    created_at TEXT NOT NULL,
+    rotated_at TEXT,
+    last_used_at TEXT,
+    UNIQUE (account, name)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS keys_digest ON keys (digest);
+CREATE TABLE IF NOT EXISTS usage (
+    key_id TEXT NOT NULL REFERENCES keys (id) ON DELETE CASCADE,
+    date TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (key_id, date)
+);
+"""
+
+
+class KeyServiceError(Exception):
+    """A failure with an HTTP status, an error code and a sentence for people."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+_KEYLIKE = re.compile(r"qbr_[0-9a-fA-F]{8,}")
+
+
+def quote(text: str) -> str:
+    """Quote user input for an error message: key-like runs masked, at most 40 characters."""
+    text = _KEYLIKE.sub("qbr_…", text)
+    return repr(text if len(text) <= 40 else text[:39] + "…")
+
+
+def validation_error(message: str) -> KeyServiceError:
+    """Return a 400 VALIDATION_ERROR."""
+    return KeyServiceError(400, "VALIDATION_ERROR", message)
+
+
+def not_found(key_id: str) -> KeyServiceError:
+    """Return a 404 NOT_FOUND for a key id."""
+    return KeyServiceError(404, "NOT_FOUND", f"No API key with id {quote(key_id)} exists.")
+
+
+def utcnow() -> datetime:
+    """Return the current UTC time."""
+    return datetime.now(timezone.utc)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_name(name: object) -> str:
+    """Return the trimmed name, or raise VALIDATION_ERROR."""
+    if not isinstance(name, str):
+        raise validation_error("The name must be a string.")
+    if any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in name):
+        raise validation_error("The name must not contain control characters.")
+    name = name.strip()
+    if not 1 <= len(name) <= NAME_MAX:
+        raise validation_error(f"The name must be 1 to {NAME_MAX} characters long.")
+    return name
+
+
+def check_scopes(scopes: object) -> list[str]:
+    """Return the scopes in canonical order, or raise VALIDATION_ERROR."""
+    valid = ", ".join(SCOPES)
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise validation_error(f"The scopes must be a list of strings from: {valid}.")
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        shown = ", ".join(quote(s) for s in unknown[:5])
+        raise validation_error(f"Unknown scope {shown}; valid scopes are: {valid}.")
+    if not scopes:
+        raise validation_error(f"Choose at least one scope from: {valid}.")
+    if len(set(scopes)) != len(scopes):
+        raise validation_error("Each scope may be listed only once.")
+    return [s for s in SCOPES if s in scopes]
+
+
+def _check_fields(fields: Mapping[str, object], allowed: tuple[str, ...]) -> None:
+    unknown = [f for f in fields if f not in allowed]
+    if unknown:
+        shown = ", ".join(quote(f) for f in unknown[:5])
+        raise validation_error(f"Unknown field {shown}; allowed fields are: {', '.join(allowed)}.")
+
+
+def check_status(status: object) -> str:
+    """Return the status, or raise VALIDATION_ERROR."""
+    if status not in STATUSES:
+        raise validation_error("The status must be 'active' or 'inactive'.")
+    return status  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class VerifiedKey:
+    """The key a value belongs to, as verification reports it."""
+
+    id: str
+    name: str
+    scopes: list[str]
+
+
+class KeyStore:
+    """API keys of one account in SQLite; verification only reads, usage is flushed later."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        account: str = ACCOUNT,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        path = os.fspath(path)
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+        if not os.path.exists(path):
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+        self._account = account
+        self._clock = clock
+        self._pending: dict[tuple[str, str], int] = {}
+        self._pending_last_used: dict[str, str] = {}
+
+    # -- reading -------------------------------------------------------------------------
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        """Return every key object, newest first."""
+        rows = self._db.execute(
+            "SELECT * FROM keys WHERE account = ? ORDER BY created_at DESC, rowid DESC",
+            (self._account,),
+        ).fetchall()
+        return [self._key_object(row) for row in rows]
+
+    def get(self, key_id: str) -> dict[str, Any]:
+        """Return one key object, or raise NOT_FOUND."""
+        return self._key_object(self._row(key_id))
+
+    # -- writing -------------------------------------------------------------------------
+
+    def create(self, fields: Mapping[str, object]) -> dict[str, Any]:
+        """Create a key from ``{"name", "scopes"?}``; return its key object with the ``value``."""
+        _check_fields(fields, ("name", "scopes"))
+        if "name" not in fields:
+            raise validation_error("The name is required.")
+        name = check_name(fields["name"])
+        scopes = check_scopes(fields["scopes"]) if "scopes" in fields else list(SCOPES)
+        value = keyformat.generate()
+        key_id = "key_" + secrets.token_hex(8)
+        try:
+            self._db.execute(
+                "INSERT INTO keys (id, account, name, digest, hint, scopes, status, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'active', ?)",
+                (
+                    key_id,
+                    self._account,
+                    name,
+                    keyformat.digest(value),
+                    keyformat.hint(value),
+                    json.dumps(scopes),
+                    _iso(self._clock()),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise self._name_taken(name) from exc
+        return {**self.get(key_id), "value": value}
+
+    def update(self, key_id: str, fields: Mapping[str, object]) -> dict[str, Any]:
+        """Apply ``{"name"?, "status"?}`` to a key; return its key object."""
+        self._row(key_id)
+        _check_fields(fields, ("name", "status"))
+        changes: dict[str, str] = {}
+        if "name" in fields:
+            changes["name"] = check_name(fields["name"])
+        if "status" in fields:
+            changes["status"] = check_status(fields["status"])
+        if changes:
+            assignments = ", ".join(f"{column} = ?" for column in changes)
+            try:
+                self._db.execute(
+                    f"UPDATE keys SET {assignments} WHERE id = ?", (*changes.values(), key_id)
+                )
+            except sqlite3.IntegrityError as exc:
+                raise self._name_taken(changes.get("name", "")) from exc
+        return self.get(key_id)
+
+    def rotate(self, key_id: str) -> dict[str, Any]:
+        """Replace a key's value (same id, name, scopes); the old value fails at once."""
+        self._row(key_id)
+        value = keyformat.generate()
+        self._db.execute(
+            "UPDATE keys SET digest = ?, hint = ?, rotated_at = ? WHERE id = ?",
+            (keyformat.digest(value), keyformat.hint(value), _iso(self._clock()), key_id),
+        )
+        return {**self.get(key_id), "value": value}
+
+    def delete(self, key_id: str) -> None:
+        """Remove a key and its usage for good."""
+        self._row(key_id)
+        with self._transaction():
+            self._db.execute("DELETE FROM usage WHERE key_id = ?", (key_id,))
+            self._db.execute("DELETE FROM keys WHERE id = ?", (key_id,))
+        self._pending = {k: n for k, n in self._pending.items() if k[0] != key_id}
+        self._pending_last_used.pop(key_id, None)
+
+    # -- verification and usage ----------------------------------------------------------
+
+    def verify(self, value: object, scopes: Sequence[str] = ()) -> VerifiedKey:
+        """Check a key value (and required scopes), count one use in memory; no disk write."""
+        if not keyformat.is_well_formed(value):
+            raise KeyServiceError(401, "INVALID_API_KEY", "The API key is not valid.")
+        if not keyformat.has_valid_checksum(value):
+            raise KeyServiceError(
+                401, "INVALID_API_KEY_FORMAT", "The API key is malformed (its checksum fails)."
+            )
+        row = self._db.execute(
+            "SELECT id, name, scopes, status FROM keys WHERE digest = ? AND account = ?",
+            (keyformat.digest(value), self._account),  # type: ignore[arg-type]
+        ).fetchone()
+        if row is None:
+            raise KeyServiceError(401, "INVALID_API_KEY", "The API key is not valid.")
+        if row["status"] != "active":
+            raise KeyServiceError(401, "API_KEY_INACTIVE", "The API key is inactive.")
+        held = json.loads(row["scopes"])
+        missing = [s for s in scopes if s not in held]
+        if missing:
+            raise KeyServiceError(
+                403,
+                "INSUFFICIENT_SCOPE",
+                f"The API key lacks the scope {', '.join(missing)}.",
+            )
+        now = self._clock()
+        slot = (row["id"], now.date().isoformat())
+        self._pending[slot] = self._pending.get(slot, 0) + 1
+        self._pending_last_used[row["id"]] = _iso(now)
+        return VerifiedKey(row["id"], row["name"], held)
+
+    def flush(self) -> None:
+        """Write the usage counted in memory to SQLite in one transaction."""
+        if not self._pending and not self._pending_last_used:
+            return
+        pending, last_used = self._pending, self._pending_last_used
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO usage (key_id, date, count) SELECT ?, ?, ?"
+                " WHERE EXISTS (SELECT 1 FROM keys WHERE id = ?)"
+                " ON CONFLICT (key_id, date) DO UPDATE SET count = count + excluded.count",
+                [(key_id, day, n, key_id) for (key_id, day), n in pending.items()],
+            )
+            self._db.executemany(
+                "UPDATE keys SET last_used_at = ? WHERE id = ?"
+                " AND (last_used_at IS NULL OR last_used_at < ?)",
+                [(at, key_id, at) for key_id, at in last_used.items()],
+            )
+        self._pending, self._pending_last_used = {}, {}
+
+    def close(self) -> None:
+        """Flush usage and close the database."""
+        try:
+            self.flush()
+        finally:
+            self._db.close()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def _row(self, key_id: str) -> sqlite3.Row:
+        row = self._db.execute(
+            "SELECT * FROM keys WHERE id = ? AND account = ?", (key_id, self._account)
+        ).fetchone()
+        if row is None:
+            raise not_found(key_id)
+        return row
+
+    def _name_taken(self, name: str) -> KeyServiceError:
+        return KeyServiceError(409, "NAME_TAKEN", f"An API key named {quote(name)} already exists.")
+
+    def _key_object(self, row: sqlite3.Row) -> dict[str, Any]:
+        key_id = row["id"]
+        today = self._clock().date()
+        first = today - timedelta(days=USAGE_DAYS - 1)
+        counts: dict[str, int] = {
+            day: n
+            for day, n in self._db.execute(
+                "SELECT date, count FROM usage WHERE key_id = ? AND date >= ?",
+                (key_id, first.isoformat()),
+            )
+        }
+        (total,) = self._db.execute(
+            "SELECT COALESCE(SUM(count), 0) FROM usage WHERE key_id = ?", (key_id,)
+        ).fetchone()
+        for (pending_id, day), n in self._pending.items():
+            if pending_id == key_id:
+                counts[day] = counts.get(day, 0) + n
+                total += n
+        last_used = max(
+            filter(None, (row["last_used_at"], self._pending_last_used.get(key_id))),
+            default=None,
+        )
+        days = [(first + timedelta(days=i)).isoformat() for i in range(USAGE_DAYS)]
+        return {
+            "id": key_id,
+            "name": row["name"],
+            "hint": row["hint"],
+            "scopes": json.loads(row["scopes"]),
+            "status": row["status"],
+            "createdAt": row["created_at"],
+            "rotatedAt": row["rotated_at"],
+            "lastUsedAt": last_used,
+            "usage": {
+                "total": total,
+                "daily": [{"date": day, "count": counts.get(day, 0)} for day in days],
+            },
+        }
+
+
+class _Transaction:
+    """``with`` block running its statements in one SQLite transaction."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
