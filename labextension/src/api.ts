@@ -1,0 +1,159 @@
+// Typed client for the server routes `{base_url}qbraid-keys/...` (DESIGN.md, Contract 2).
+//
+// A key value appears only in the answers of `createKey` and `rotateKey`; callers show
+// it once and drop it. Nothing here logs or keeps a value.
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+export type KeyStatus = 'active' | 'inactive';
+
+export interface IDailyUsage {
+  date: string;
+  count: number;
+}
+
+export interface IApiKey {
+  id: string;
+  name: string;
+  hint: string;
+  scopes: string[];
+  status: KeyStatus;
+  createdAt: string;
+  rotatedAt: string | null;
+  lastUsedAt: string | null;
+  usage: { total: number; daily: IDailyUsage[] };
+  stored?: boolean;
+}
+
+/** A key object as answered by create and rotate: the only place a value appears. */
+export interface IApiKeyWithValue extends IApiKey {
+  value: string;
+}
+
+export interface IScope {
+  name: string;
+  description: string;
+}
+
+export interface IServiceStatus {
+  upstream: { kind: 'embedded' | 'remote'; url: string; reachable: boolean };
+  keyring: { backend: string; secure: boolean };
+  version: string;
+}
+
+export interface ICreateKeyRequest {
+  name: string;
+  scopes?: string[];
+  store?: boolean;
+}
+
+/** An error answer of the key API, or a network failure (status 0). */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly status: number
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  /** True when the key service behind the Jupyter server cannot be reached. */
+  get upstreamDown(): boolean {
+    return (
+      this.status === 0 ||
+      this.code === 'UPSTREAM_UNAVAILABLE' ||
+      this.code === 'UPSTREAM_TIMEOUT' ||
+      this.status === 502 ||
+      this.status === 503 ||
+      this.status === 504
+    );
+  }
+}
+
+const NAMESPACE = 'qbraid-keys';
+
+export class KeysClient {
+  constructor(
+    private readonly _settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+  ) {}
+
+  listKeys(): Promise<IApiKey[]> {
+    return this._api<IApiKey[]>('GET', 'api-keys');
+  }
+
+  listScopes(): Promise<IScope[]> {
+    return this._api<IScope[]>('GET', 'api-key-scopes');
+  }
+
+  createKey(body: ICreateKeyRequest): Promise<IApiKeyWithValue> {
+    return this._api<IApiKeyWithValue>('POST', 'api-keys', body);
+  }
+
+  rotateKey(id: string): Promise<IApiKeyWithValue> {
+    return this._api<IApiKeyWithValue>('POST', `api-keys/${encodeURIComponent(id)}/rotate`);
+  }
+
+  setStatus(id: string, status: KeyStatus): Promise<IApiKey> {
+    return this._api<IApiKey>('PATCH', `api-keys/${encodeURIComponent(id)}`, { status });
+  }
+
+  deleteKey(id: string): Promise<{ id: string; deleted: boolean }> {
+    return this._api('DELETE', `api-keys/${encodeURIComponent(id)}`);
+  }
+
+  status(): Promise<IServiceStatus> {
+    return this._request<IServiceStatus>('GET', URLExt.join(NAMESPACE, 'status'), undefined, false);
+  }
+
+  private _api<T>(method: string, route: string, body?: unknown): Promise<T> {
+    return this._request<T>(method, URLExt.join(NAMESPACE, 'api', 'v1', route), body, true);
+  }
+
+  private async _request<T>(
+    method: string,
+    route: string,
+    body: unknown,
+    envelope: boolean
+  ): Promise<T> {
+    const url = URLExt.join(this._settings.baseUrl, route);
+    const init: RequestInit = { method, cache: 'no-store' };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers = { 'Content-Type': 'application/json' };
+    }
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(url, init, this._settings);
+    } catch (reason) {
+      throw new ApiError(
+        'The Jupyter server could not be reached. Check that it is still running.',
+        'NETWORK_ERROR',
+        0
+      );
+    }
+    let payload: any = null;
+    const text = await response.text();
+    if (text) {
+      try {
+        payload = JSON.parse(text);
+      } catch {
+        payload = null;
+      }
+    }
+    if (!response.ok || (envelope && payload && payload.success === false)) {
+      const message =
+        (payload && typeof payload.message === 'string' && payload.message) ||
+        `The server answered ${response.status} ${response.statusText}`.trim();
+      const code = (payload && payload.error && payload.error.code) || `HTTP_${response.status}`;
+      throw new ApiError(message, code, response.status);
+    }
+    if (!envelope) {
+      return payload as T;
+    }
+    if (!payload || !('data' in payload)) {
+      throw new ApiError('The server sent an answer this panel does not understand.', 'BAD_ANSWER', response.status);
+    }
+    return payload.data as T;
+  }
+}

@@ -1,0 +1,86 @@
+// qbraid-keys-ext: qBraid API keys in JupyterLab's left area.
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+
+import { KeysClient } from './api';
+import { keyIcon } from './icons';
+import { useKeyInNotebook } from './kernel';
+import { DEFAULT_SETTINGS, IPanelSettings, KeysPanel } from './panel';
+
+const PLUGIN_ID = 'qbraid-keys-ext:plugin';
+
+export namespace CommandIDs {
+  export const open = 'qbraid-keys:open';
+}
+
+function readSettings(settings: ISettingRegistry.ISettings): IPanelSettings {
+  const number = (key: keyof IPanelSettings): number => {
+    const value = settings.get(key).composite;
+    return typeof value === 'number' && value > 0 ? value : DEFAULT_SETTINGS[key];
+  };
+  return { ageWarningDays: number('ageWarningDays'), unusedWarningDays: number('unusedWarningDays') };
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'Manage qBraid API keys from the left sidebar and use them in notebooks.',
+  autoStart: true,
+  optional: [ICommandPalette, ISettingRegistry, INotebookTracker, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    palette: ICommandPalette | null,
+    registry: ISettingRegistry | null,
+    notebooks: INotebookTracker | null,
+    restorer: ILayoutRestorer | null
+  ) => {
+    const client = new KeysClient(app.serviceManager.serverSettings);
+    const panel = new KeysPanel({
+      client,
+      currentNotebook: () => notebooks?.currentWidget?.title.label ?? null,
+      useInNotebook: async key => {
+        const current = notebooks?.currentWidget;
+        if (!current) {
+          throw new Error('Open a notebook first: the key goes into its kernel.');
+        }
+        return useKeyInNotebook(current, key.name);
+      }
+    });
+    notebooks?.currentChanged.connect(() => panel.refreshTarget());
+    notebooks?.widgetAdded.connect(() => panel.refreshTarget());
+
+    app.shell.add(panel, 'left', { rank: 650 });
+    restorer?.add(panel, panel.id);
+
+    app.commands.addCommand(CommandIDs.open, {
+      label: 'qBraid: Manage API Keys',
+      caption: 'Open the qBraid API Keys sidebar',
+      icon: keyIcon,
+      execute: () => {
+        app.shell.activateById(panel.id);
+      }
+    });
+    palette?.addItem({ command: CommandIDs.open, category: 'qBraid' });
+
+    if (registry) {
+      registry
+        .load(PLUGIN_ID)
+        .then(settings => {
+          panel.settings = readSettings(settings);
+          settings.changed.connect(() => {
+            panel.settings = readSettings(settings);
+          });
+        })
+        .catch(reason => {
+          console.warn('qbraid-keys-ext: settings could not be loaded', reason);
+        });
+    }
+  }
+};
+
+export default plugin;
