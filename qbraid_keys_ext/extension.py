@@ -84,6 +84,9 @@ class QbraidKeys(ExtensionApp):
         self._embedded_token = token
         self.vault = Vault(namespace)
         self.settings["qbraid_keys"] = self
+        from .presave import register as register_pre_save_hook
+
+        register_pre_save_hook(self.serverapp.contents_manager)
         self.log.info(
             "qBraid keys: upstream %s, keyring backend %s",
             root or "embedded (starts on first use)",

@@ -1,58 +1,404 @@
-"""Key values in the keyring (service `qbraid-keys`, username `<upstream host>/<key id>`)."""
+"""Key values in the keyring (service `qbraid-keys`, username `<upstream host>/<key id>`).
+
+Which keyring holds them, chosen the same way by the server and by every kernel:
+
+1. `QBRAID_KEYS_KEYRING`: `file` (our file below), `system` (the best system keyring, or a
+   clear error) or a dotted keyring class name;
+2. keyring's own explicit configuration (`PYTHON_KEYRING_BACKEND`, `keyringrc.cfg`);
+3. the best *system* keyring that works here: Secret Service, macOS Keychain, Windows
+   Credential Locker, KWallet;
+4. otherwise `FileKeyring`, our own file: one JSON file, mode 0600 in a 0700 folder, written
+   atomically. It is not encrypted (`secure: false`): it protects values from other users,
+   not from programs running as this user. keyrings.alt's plaintext file is never chosen
+   unless it is configured explicitly.
+
+Every operation is bounded in time (`TIMEOUT`): a locked, missing or hanging keyring gives a
+`VaultError` with a sentence, never a hang and never an unlock prompt.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import keyring
+import keyring.backend
+import keyring.core
 import keyring.errors
+from keyring.compat import properties
+
+T = TypeVar("T")
 
 SERVICE = "qbraid-keys"
+BACKEND_VAR = "QBRAID_KEYS_KEYRING"
+FILE_VAR = "QBRAID_KEYS_KEYRING_FILE"
+TIMEOUT = 4.0
+"""Seconds any keyring operation may take (the server's handlers wait 5)."""
+
+SYSTEM_BACKENDS = (
+    "keyring.backends.SecretService.",
+    "keyring.backends.libsecret.",
+    "keyring.backends.kwallet.",
+    "keyring.backends.macOS.",
+    "keyring.backends.Windows.",
+)
+"""keyring's backends for the operating system's own keyring; only these are chosen unasked."""
 
 
 class VaultError(Exception):
     """The keyring could not be used; the message says why, never a value."""
 
 
+def keyring_file() -> Path:
+    """Where `FileKeyring` keeps values: `$QBRAID_KEYS_KEYRING_FILE`, else the Jupyter data dir."""
+    override = os.environ.get(FILE_VAR)
+    if override:
+        return Path(override).expanduser()
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "qbraid_keys" / "keyring.json"
+
+
+@contextlib.contextmanager
+def _file_lock(folder: Path):
+    """Serialise read-modify-write cycles of the server and kernels (POSIX advisory lock)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows always has a system keyring; no lock needed there
+        yield
+        return
+    fd = os.open(folder / ".keyring.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+class FileKeyring(keyring.backend.KeyringBackend):
+    """qBraid keys file: a JSON file readable only by this user (mode 0600 in a 0700 folder)."""
+
+    name = "qBraid keys file"
+
+    @properties.classproperty
+    def priority(cls) -> float:
+        """Below every system keyring (>= 1); chosen by `Vault` only where none works."""
+        return 0.9
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        super().__init__()
+        self._path = Path(path) if path else None
+
+    @property
+    def path(self) -> Path:
+        """The file (resolved on each use, so the environment override is honoured)."""
+        return self._path or keyring_file()
+
+    def _folder(self) -> Path:
+        folder = self.path.parent
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if sys.platform != "win32" and folder.stat().st_mode & 0o077:
+            os.chmod(folder, 0o700)
+        return folder
+
+    def _read(self) -> dict[str, dict[str, str]]:
+        path = self.path
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            return {}
+        except OSError as err:
+            raise keyring.errors.KeyringError(
+                f"The qBraid keys file {path} cannot be opened ({err.strerror})."
+            ) from None
+        with os.fdopen(fd, "rb") as handle:
+            if sys.platform != "win32" and os.fstat(handle.fileno()).st_mode & 0o077:
+                os.fchmod(handle.fileno(), 0o600)
+            raw = handle.read()
+        try:
+            data = json.loads(raw or b"{}")
+            entries = data.get("entries", {}) if isinstance(data, dict) else None
+            if not isinstance(entries, dict):
+                raise ValueError
+        except ValueError:
+            raise keyring.errors.KeyringError(
+                f"The qBraid keys file {path} is damaged (not the expected JSON); move it "
+                "away and store the keys again (rotate them, or `%qbraid_key add`)."
+            ) from None
+        return entries
+
+    def _write(self, entries: dict[str, dict[str, str]]) -> None:
+        path = self.path
+        folder = path.parent
+        fd, tmp = tempfile.mkstemp(prefix=".keyring-", suffix=".tmp", dir=folder)  # 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump({"version": 1, "entries": entries}, handle, indent=1, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def _update(self, change: Callable[[dict[str, dict[str, str]]], bool]) -> None:
+        with _file_lock(self._folder()):
+            entries = self._read()
+            if change(entries):
+                self._write(entries)
+
+    def get_password(self, service: str, username: str) -> str | None:
+        """The stored value, or None."""
+        return self._read().get(service, {}).get(username)
+
+    def get_many(self, service: str, usernames: Iterable[str]) -> dict[str, str]:
+        """The stored values of several usernames, with one read of the file."""
+        entries = self._read().get(service, {})
+        return {name: entries[name] for name in usernames if name in entries}
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        """Store (or replace) a value."""
+
+        def change(entries: dict[str, dict[str, str]]) -> bool:
+            entries.setdefault(service, {})[username] = password
+            return True
+
+        self._update(change)
+
+    def delete_password(self, service: str, username: str) -> None:
+        """Remove a value; `PasswordDeleteError` when there is none."""
+        found = []
+
+        def change(entries: dict[str, dict[str, str]]) -> bool:
+            found.append(entries.get(service, {}).pop(username, None) is not None)
+            if found[0] and not entries[service]:
+                del entries[service]
+            return found[0]
+
+        self._update(change)
+        if not found[0]:
+            raise keyring.errors.PasswordDeleteError("No such value.")
+
+
+def _qualname(backend: Any) -> str:
+    return f"{type(backend).__module__}.{type(backend).__name__}"
+
+
+def _is_system(backend: Any) -> bool:
+    return _qualname(backend).startswith(SYSTEM_BACKENDS)
+
+
+def _available() -> list[keyring.backend.KeyringBackend]:
+    """keyring's viable backends, looked up afresh (keyring caches the first answer)."""
+    reset = getattr(keyring.backend.get_all_keyring, "reset", None)
+    if reset is not None:
+        with contextlib.suppress(KeyError, AttributeError):
+            reset()
+    return keyring.backend.get_all_keyring()
+
+
+def _best_system() -> keyring.backend.KeyringBackend | None:
+    viable = [b for b in _available() if _is_system(b) and b.priority >= 1]
+    return max(viable, key=keyring.backend.by_priority, default=None)
+
+
+def choose_backend() -> keyring.backend.KeyringBackend:
+    """The keyring this Lab uses (see the module docstring for the order)."""
+    wanted = os.environ.get(BACKEND_VAR, "").strip()
+    try:
+        if wanted.lower() == "file":
+            return FileKeyring()
+        if wanted.lower() == "system":
+            best = _best_system()
+            if best is None:
+                raise VaultError(
+                    f"{BACKEND_VAR}=system, but no system keyring works here (no Secret "
+                    "Service, Keychain or Windows Credential Locker). Unset it to use the "
+                    "qBraid keys file."
+                )
+            return best
+        if wanted:
+            return keyring.core.load_keyring(wanted)
+        configured = keyring.core.load_env() or keyring.core.load_config()
+    except VaultError:
+        raise
+    except Exception as err:
+        raise VaultError(f"The configured keyring could not be loaded: {err}") from None
+    return configured or _best_system() or FileKeyring()
+
+
+def _bounded(what: str, fn: Callable[[], T], timeout: float | None = None) -> T:
+    """Run a keyring call in a helper thread; a `VaultError` if it fails or takes too long."""
+    timeout = TIMEOUT if timeout is None else timeout
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = fn()
+        except BaseException as err:
+            result["error"] = err
+
+    thread = threading.Thread(target=target, name="qbraid-keys-keyring", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise VaultError(
+            f"The keyring did not answer within {timeout:g} seconds while trying to {what} "
+            "(is it locked, or waiting for a password prompt?)."
+        )
+    if "error" in result:
+        err = result["error"]
+        if isinstance(err, VaultError | keyring.errors.PasswordDeleteError):
+            raise err
+        detail = str(err) or type(err).__name__
+        raise VaultError(f"The keyring could not {what}: {detail}") from None
+    return result["value"]
+
+
 class Vault:
     """The key values this Lab holds for one upstream."""
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(
+        self, namespace: str, backend: keyring.backend.KeyringBackend | None = None
+    ) -> None:
         self.namespace = namespace
+        self._backend = backend
+        self._lock = threading.Lock()
+
+    @property
+    def backend(self) -> keyring.backend.KeyringBackend:
+        """The keyring in use, chosen on first use."""
+        with self._lock:
+            if self._backend is None:
+                self._backend = choose_backend()
+            return self._backend
 
     def username(self, key_id: str) -> str:
         """The keyring username for a key of this upstream."""
         return f"{self.namespace}/{key_id}"
 
+    def _ready(self) -> keyring.backend.KeyringBackend:
+        """The backend, after checking it will not prompt (a locked Secret Service)."""
+        backend = self.backend
+        if _qualname(backend) == "keyring.backends.SecretService.Keyring":
+            _check_secret_service(backend)
+        return backend
+
     def store(self, key_id: str, value: str) -> None:
         """Keep a key value (replacing an older one)."""
-        try:
-            keyring.set_password(SERVICE, self.username(key_id), value)
-        except Exception as err:
-            raise VaultError(f"The keyring could not store the key: {err}") from None
+        name = self.username(key_id)
+        _bounded("store the key", lambda: self._ready().set_password(SERVICE, name, value))
 
     def fetch(self, key_id: str) -> str | None:
         """The stored value of a key, or None."""
-        try:
-            return keyring.get_password(SERVICE, self.username(key_id))
-        except Exception as err:
-            raise VaultError(f"The keyring could not be read: {err}") from None
+        name = self.username(key_id)
+        return _bounded("read the key", lambda: self._ready().get_password(SERVICE, name))
 
     def delete(self, key_id: str) -> None:
         """Forget a key value (no error when none is stored)."""
-        try:
-            keyring.delete_password(SERVICE, self.username(key_id))
-        except keyring.errors.PasswordDeleteError:
-            pass
-        except Exception as err:
-            raise VaultError(f"The keyring could not delete the key: {err}") from None
+        name = self.username(key_id)
+        with contextlib.suppress(keyring.errors.PasswordDeleteError):
+            _bounded("delete the key", lambda: self._ready().delete_password(SERVICE, name))
 
     def holds(self, key_ids: Iterable[str]) -> set[str]:
-        """Which of these keys have a stored value."""
-        return {key_id for key_id in key_ids if self.fetch(key_id) is not None}
+        """Which of these keys have a stored value (one read on the file backend)."""
+        ids = [k for k in key_ids if isinstance(k, str)]
 
-    def info(self) -> dict:
-        """The keyring backend in use and whether it keeps values safe."""
-        backend = keyring.get_keyring()
-        name = f"{type(backend).__module__}.{type(backend).__name__}"
-        return {"backend": name, "secure": "plaintext" not in name.lower()}
+        def look() -> set[str]:
+            backend = self._ready()
+            if isinstance(backend, FileKeyring):
+                found = backend.get_many(SERVICE, [self.username(k) for k in ids])
+                return {k for k in ids if self.username(k) in found}
+            return {k for k in ids if backend.get_password(SERVICE, self.username(k))}
+
+        return _bounded("read the keys", look, timeout=TIMEOUT * 2)
+
+    def info(self) -> dict[str, Any]:
+        """The keyring in use, whether it keeps values safe, and where (never a value)."""
+        try:
+            backend = _bounded("find a keyring", lambda: self.backend)
+        except VaultError as err:
+            return {
+                "backend": "unavailable",
+                "secure": False,
+                "error": str(err),
+                "namespace": self.namespace,
+            }
+        qualname = _qualname(backend)
+        info: dict[str, Any] = {
+            "backend": getattr(backend, "name", qualname),
+            "class": qualname,
+            "namespace": self.namespace,
+        }
+        if isinstance(backend, FileKeyring):
+            info["secure"] = False
+            info["path"] = str(backend.path)
+            info["description"] = (
+                f"{backend.path}: readable only by this user (mode 0600), not encrypted"
+            )
+        else:
+            info["secure"] = _is_system(backend)
+            info["description"] = (
+                "the system keyring"
+                if info["secure"]
+                else "a keyring configured by hand (keyringrc.cfg, PYTHON_KEYRING_BACKEND or "
+                f"{BACKEND_VAR}) that is not a system keyring"
+            )
+        return info
+
+
+def vault_for(keyring_info: dict[str, Any]) -> Vault:
+    """The vault a kernel uses: the same keyring the server reported in `/qbraid-keys/status`."""
+    namespace = keyring_info.get("namespace") or "embedded"
+    if keyring_info.get("error"):
+        raise VaultError(str(keyring_info["error"]))
+    if keyring_info.get("class") == f"{__name__}.FileKeyring" and keyring_info.get("path"):
+        return Vault(namespace, FileKeyring(keyring_info["path"]))
+    vault = Vault(namespace)
+    wanted = keyring_info.get("class")
+    mine = _qualname(_bounded("find a keyring", lambda: vault.backend))
+    if wanted and mine != wanted:
+        raise VaultError(
+            f"This kernel's keyring ({mine}) is not the server's ({wanted}); start the kernel "
+            "from the same environment as the Jupyter server."
+        )
+    return vault
+
+
+def _check_secret_service(backend: Any) -> None:
+    """Fail at once, without an unlock prompt, when the Secret Service collection is locked."""
+    import secretstorage
+    from secretstorage.exceptions import SecretStorageException
+
+    try:
+        connection = secretstorage.dbus_init()
+    except SecretStorageException as err:
+        raise VaultError(f"The Secret Service cannot be reached: {err}") from None
+    try:
+        path = getattr(backend, "preferred_collection", None)
+        collection = (
+            secretstorage.Collection(connection, path)
+            if path
+            else secretstorage.Collection(connection)
+        )
+        locked = collection.is_locked()
+    except SecretStorageException as err:
+        raise VaultError(
+            f"The Secret Service has no usable default collection ({err}); create and unlock "
+            "one (e.g. log in to the desktop), or set QBRAID_KEYS_KEYRING=file."
+        ) from None
+    finally:
+        connection.close()
+    if locked:
+        raise VaultError(
+            "The system keyring (Secret Service) is locked. Unlock it (log in to the desktop "
+            "session, or run `gnome-keyring-daemon --unlock`), or set QBRAID_KEYS_KEYRING=file."
+        )

@@ -26,6 +26,10 @@ class ServerNotFound(KeyApiError):
     def __init__(self, message: str) -> None:
         super().__init__(503, "SERVER_NOT_FOUND", message)
 
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows this error as its one-line message, without a traceback."""
+        return [self.message]
+
 
 def find_server() -> tuple[str, str]:
     """The base URL (ending in `/`) and token of this kernel's Jupyter server.
@@ -45,6 +49,8 @@ def find_server() -> tuple[str, str]:
     info_file = Path(jupyter_runtime_dir()) / f"jpserver-{pid}.json"
     try:
         info = json.loads(info_file.read_text())
+        if not isinstance(info, dict) or not info.get("url"):
+            raise ValueError
     except (OSError, ValueError):
         raise ServerNotFound(
             f"The Jupyter server of this kernel (pid {pid}) left no runtime file at "

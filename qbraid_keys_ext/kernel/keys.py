@@ -1,0 +1,299 @@
+"""What `%qbraid_key` does in this kernel: use, add, clear and describe keys (never a value)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..service import keyformat
+from ..upstream import KeyApiClient, KeyApiError
+from ..vault import VaultError, vault_for
+from . import holders
+from .environ import KEY_VAR, KernelCredentials
+from .redact import Redactor
+from .server import ServerNotFound, call, find_server, run_sync, server_status
+
+T = TypeVar("T")
+
+QBRAID_DEFAULT_UPSTREAM = "https://api-v2.qbraid.com"
+
+
+class QbraidKeyError(KeyApiError):
+    """A failure of a `%qbraid_key` command: shown as its one-line message, no traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [self.message]
+
+
+class UnknownKey(QbraidKeyError):
+    """No key of that name in the account."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(404, "NOT_FOUND", message)
+
+
+class KeyNotStored(QbraidKeyError):
+    """This Lab's keyring does not hold the key's (current) value."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(409, "NOT_STORED", message)
+
+
+class KeyInactive(QbraidKeyError):
+    """The key is inactive."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(401, "API_KEY_INACTIVE", message)
+
+
+class KeyringUnavailable(QbraidKeyError):
+    """The keyring could not be used."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, "KEYRING_UNAVAILABLE", message)
+
+
+class BadValue(QbraidKeyError):
+    """A value given to `add` is not a valid key value, or not this key's."""
+
+    def __init__(self, message: str, code: str = "INVALID_API_KEY_FORMAT") -> None:
+        super().__init__(400, code, message)
+
+
+class KernelState:
+    """This kernel's key: the redactor, the environment changes, the key in use."""
+
+    def __init__(self) -> None:
+        self.redactor = Redactor()
+        self.credentials = KernelCredentials()
+        self.current: dict[str, Any] | None = None
+
+
+STATE = KernelState()
+
+
+def _friendly(fn: Callable[[], T]) -> T:
+    """Run `fn`, turning any key API or keyring failure into a one-line `QbraidKeyError`."""
+    try:
+        return fn()
+    except (QbraidKeyError, ServerNotFound):
+        raise
+    except KeyApiError as err:
+        raise QbraidKeyError(err.status, err.code, err.message) from None
+    except VaultError as err:
+        raise KeyringUnavailable(f"This Lab's keyring cannot be used: {err}") from None
+
+
+def _protect_output() -> None:
+    """Install value redaction on this kernel's session (once)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - always present in a kernel
+        return
+    shell = get_ipython()
+    if shell is not None:
+        STATE.redactor.install_in(shell)
+
+
+def _key_named(name: str) -> dict[str, Any]:
+    keys = call("GET", "api-keys")
+    for key in keys:
+        if key.get("name") == name:
+            return key
+    names = ", ".join(sorted(repr(k.get("name")) for k in keys))
+    if names:
+        raise UnknownKey(f"There is no qBraid API key named {name!r}. Keys: {names}.")
+    raise UnknownKey(
+        f"There is no qBraid API key named {name!r}: this account has no keys yet. "
+        "Create one in the qBraid Keys sidebar."
+    )
+
+
+def _api_url(status: dict[str, Any]) -> str | None:
+    """`{upstream}/api/v1` for `QBRAID_API_URL`, or None for qBraid's default upstream."""
+    root = ((status.get("upstream") or {}).get("url") or "").rstrip("/")
+    if not root or root == QBRAID_DEFAULT_UPSTREAM:
+        return None
+    return f"{root}/api/v1"
+
+
+def _clean_name(name: str) -> str:
+    cleaned = (name or "").strip()
+    if len(cleaned) >= 2 and cleaned[0] == cleaned[-1] and cleaned[0] in "'\"":
+        cleaned = cleaned[1:-1].strip()
+    if not cleaned:
+        raise UnknownKey("Name the key, e.g. `%qbraid_key use ci`.")
+    return cleaned
+
+
+def use_key(name: str) -> str:
+    """Make this kernel use key `name`; returns the one-line message (hint only)."""
+    name = _clean_name(name)
+
+    def use() -> str:
+        status = server_status()
+        key = _key_named(name)
+        if key.get("status") != "active":
+            raise KeyInactive(
+                f"The qBraid API key {name!r} is inactive; activate it in the qBraid Keys "
+                "sidebar, or use another key."
+            )
+        vault = vault_for(status.get("keyring") or {})
+        value = vault.fetch(str(key["id"]))
+        how = (
+            "regenerate it here (qBraid Keys sidebar, Regenerate Key) or run "
+            f"`%qbraid_key add {name}` and paste its value"
+        )
+        if not value:
+            raise KeyNotStored(
+                f"The value of the qBraid API key {name!r} is not stored in this Lab's keyring; "
+                f"{how}."
+            )
+        hint = key.get("hint") or keyformat.hint(value)
+        if keyformat.hint(value) != hint:
+            raise KeyNotStored(
+                f"This Lab's keyring holds an older value of the qBraid API key {name!r} (it was "
+                f"regenerated elsewhere); {how}."
+            )
+        _protect_output()
+        STATE.redactor.hide(value, name)
+        STATE.credentials.apply(value, _api_url(status))
+        STATE.current = {"id": key["id"], "name": name, "hint": hint}
+        holders.mark(STATE.current)
+        return f"Using qBraid API key {name!r} ({hint}) in this kernel."
+
+    return _friendly(use)
+
+
+def current_key() -> str:
+    """Which key this kernel uses, as one line (hint only)."""
+    if STATE.current and os.environ.get(KEY_VAR):
+        cur = STATE.current
+        return f"This kernel uses qBraid API key {cur['name']!r} ({cur['hint']})."
+    value = os.environ.get(KEY_VAR)
+    if value:
+        shown = keyformat.hint(value) if keyformat.is_well_formed(value) else "not a qbr_ value"
+        return (
+            f"This kernel has {KEY_VAR} from its environment ({shown}), not from "
+            "%qbraid_key; `%qbraid_key use NAME` replaces it."
+        )
+    return "This kernel uses no qBraid API key; `%qbraid_key use NAME` sets one."
+
+
+def clear_key() -> str:
+    """Remove the key from this kernel (its value stays hidden in outputs)."""
+    if not STATE.credentials.active:
+        return "This kernel uses no qBraid API key from %qbraid_key; nothing to clear."
+    name = (STATE.current or {}).get("name")
+    STATE.credentials.restore()
+    STATE.current = None
+    holders.unmark()
+    return f"Removed qBraid API key {name!r} from this kernel."
+
+
+def add_key(name: str, read: Callable[[str], str] | None = None) -> str:
+    """Store a value created elsewhere for key `name`: read without echo, checked, verified."""
+    name = _clean_name(name)
+
+    def add() -> str:
+        status = server_status()
+        key = _key_named(name)
+        prompt = f"Value of qBraid API key {name!r} (input hidden): "
+        value = (read or getpass.getpass)(prompt).strip()
+        if not keyformat.is_well_formed(value):
+            raise BadValue(
+                "That is not a qBraid API key value (expected qbr_ followed by 64 lowercase hex "
+                "characters); nothing was stored."
+            )
+        if not keyformat.has_valid_checksum(value):
+            raise BadValue(
+                "That value has a typo: its checksum does not match; nothing was stored."
+            )
+        _protect_output()
+        STATE.redactor.hide(value, name)
+        root = ((status.get("upstream") or {}).get("url") or "").rstrip("/")
+        if not root:
+            raise QbraidKeyError(502, "UPSTREAM_UNAVAILABLE", "The key service has no URL yet.")
+        verifier = KeyApiClient(f"{root}/api/v1")
+        try:
+            who = run_sync(lambda: verifier.verify(value))
+        except KeyApiError as err:
+            raise BadValue(
+                f"The key service rejected that value ({err.message}); nothing was stored.",
+                err.code,
+            ) from None
+        owner = (who or {}).get("apiKey") or {}
+        if owner.get("id") != key.get("id"):
+            raise BadValue(
+                f"That value belongs to the key {owner.get('name')!r}, not {name!r}; nothing "
+                "was stored.",
+                "VALIDATION_ERROR",
+            )
+        vault = vault_for(status.get("keyring") or {})
+        vault.store(str(key["id"]), value)
+        return (
+            f"Stored the value of qBraid API key {name!r} ({keyformat.hint(value)}) in this "
+            f"Lab's keyring; `%qbraid_key use {name}` puts it in a kernel."
+        )
+
+    return _friendly(add)
+
+
+def list_keys() -> str:
+    """The account's keys as a text table: name, hint, status, last used, stored here."""
+
+    def listing() -> str:
+        keys = call("GET", "api-keys")
+        if not keys:
+            return "This account has no qBraid API keys yet; create one in the qBraid Keys sidebar."
+        current = (STATE.current or {}).get("id")
+        rows = [("", "NAME", "HINT", "STATUS", "LAST USED", "STORED HERE")]
+        for key in keys:
+            rows.append(
+                (
+                    "*" if key.get("id") == current else "",
+                    str(key.get("name")),
+                    str(key.get("hint")),
+                    str(key.get("status")),
+                    (key.get("lastUsedAt") or "never").replace("T", " ").replace("Z", " UTC"),
+                    "yes" if key.get("stored") else "no",
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        ]
+        if current:
+            lines.append("* used by this kernel")
+        return "\n".join(lines)
+
+    return _friendly(listing)
+
+
+def status_text() -> str:
+    """Upstream, keyring backend, server found or not, and this kernel's key."""
+    lines = []
+    try:
+        url, _token = find_server()
+        status = server_status()
+    except KeyApiError as err:
+        lines.append(f"Jupyter server: not found or not answering ({err.message})")
+        lines.append(current_key())
+        return "\n".join(lines)
+    lines.append(f"Jupyter server: {url}")
+    upstream = status.get("upstream") or {}
+    kind = "embedded key service" if upstream.get("kind") == "embedded" else "key API"
+    reach = "reachable" if upstream.get("reachable") else "NOT reachable"
+    extra = f": {upstream['message']}" if upstream.get("message") else ""
+    lines.append(f"Upstream: {kind} at {upstream.get('url')} ({reach}{extra})")
+    ring = status.get("keyring") or {}
+    safety = "secure" if ring.get("secure") else "not encrypted"
+    where = f", {ring['description']}" if ring.get("description") else ""
+    if ring.get("error"):
+        lines.append(f"Keyring: unavailable ({ring['error']})")
+    else:
+        lines.append(f"Keyring: {ring.get('backend')} ({safety}{where})")
+    lines.append(current_key())
+    return "\n".join(lines)
