@@ -79,7 +79,7 @@ class KeysHandler(APIHandler):
             return {}
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             raise bad_request("The request body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise bad_request("The request body must be a JSON object.")

@@ -133,7 +133,7 @@ class KeyApiClient:
             raise unavailable(self.origin, f"answered with a server error (HTTP {response.code})")
         try:
             answer = json.loads(response.body or b"")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             raise unavailable(self.origin, "answered with something that is not JSON") from None
         if not envelope and response.code < 400:
             return answer

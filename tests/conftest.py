@@ -10,12 +10,49 @@ Jupyter server. pytest-asyncio is deliberately not used (it runs tests in anothe
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
 from tornado.httpclient import HTTPClientError
 
+from .leakscan import LEAKS, LeakRegistry, attach_to_isolated_loggers
+from .leakscan import install as install_leak_recording
+
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
+
+# -- leak scan (issue 7) ------------------------------------------------------------------
+# `tests/leakscan.py` records, for the whole session, every key value the suite's services
+# issue and every answer, log record and file where a value must never be;
+# `tests/test_leaks.py` runs last and asserts zero hits. Tests whose values come from a
+# subprocess, or who hold texts worth scanning (widget state, kernel output), use the
+# `leak_registry` fixture: `.add_values(v)`, `.record(source, text)`, `.add_path(p)`.
+
+
+def pytest_configure(config):
+    install_leak_recording(LEAKS)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The leak scan runs after every other test."""
+    items.sort(key=lambda item: item.path.name == "test_leaks.py")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Before each test body: listen to loggers created by its fixtures; allow its keyring."""
+    attach_to_isolated_loggers(LEAKS)
+    keyring_file = os.environ.get("QBRAID_KEYS_KEYRING_FILE")
+    if keyring_file:
+        LEAKS.allow_keyring_file(keyring_file)
+    return (yield)
+
+
+@pytest.fixture(scope="session")
+def leak_registry() -> LeakRegistry:
+    """The session's leak registry (see tests/leakscan.py)."""
+    return LEAKS
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from qbraid_keys_ext.service import KeyService, keyformat
+from qbraid_keys_ext.service import KeyService, KeyServiceError, KeyStore, keyformat
 
 TOKEN = "test-account-token"
 DEFAULT_SCOPES = ["devices:read", "jobs:read", "jobs:write", "credits:read"]
@@ -300,6 +300,76 @@ async def test_periodic_flush(tmp_path):
         assert usage_rows(svc) == [(created["data"]["id"], today(), 1)]
     finally:
         await svc.stop()
+
+
+async def test_flush_interval_zero_writes_usage_on_every_verify(tmp_path):
+    svc = KeyService(tmp_path / "keys.sqlite3", TOKEN, flush_interval=0)
+    await svc.start()
+    try:
+        headers = {"X-Access-Token": TOKEN}
+        _, created = await fetch(
+            f"{svc.url}/api/v1/api-keys", "POST", body={"name": "ci"}, headers=headers
+        )
+        key_id, value = created["data"]["id"], created["data"]["value"]
+        for n in (1, 2):
+            status, _ = await fetch(f"{svc.url}/api/v1/users/verify", headers={"X-API-Key": value})
+            assert status == 200
+            assert usage_rows(svc) == [(key_id, today(), n)]  # on disk before the answer
+        _, details = await fetch(f"{svc.url}/api/v1/api-keys/{key_id}", headers=headers)
+        assert details["data"]["usage"]["total"] == 2  # not counted twice
+        assert details["data"]["lastUsedAt"] is not None
+    finally:
+        await svc.stop()
+
+
+def assert_rejected(store: KeyStore, value: str, code: str) -> None:
+    with pytest.raises(KeyServiceError) as caught:
+        store.verify(value)
+    assert caught.value.code == code
+
+
+def test_verified_keys_remembered_until_our_own_writes(tmp_path):
+    store = KeyStore(tmp_path / "keys.sqlite3")
+    try:
+        created = store.create({"name": "ci"})
+        key_id, old = created["id"], created["value"]
+        assert store.verify(old).name == "ci"  # now remembered in memory
+        store.update(key_id, {"name": "renamed"})
+        assert store.verify(old).name == "renamed"
+        store.update(key_id, {"status": "inactive"})
+        assert_rejected(store, old, "API_KEY_INACTIVE")
+        store.update(key_id, {"status": "active"})
+        assert store.verify(old).id == key_id
+        new = store.rotate(key_id)["value"]
+        assert_rejected(store, old, "INVALID_API_KEY")
+        assert store.verify(new).id == key_id
+        store.delete(key_id)
+        assert_rejected(store, new, "INVALID_API_KEY")
+    finally:
+        store.close()
+
+
+def test_verified_keys_forgotten_when_another_process_writes(tmp_path):
+    """Two services on one database file (two Jupyter servers of one user): a rotation,
+    deactivation or revocation through one is seen by the other's very next verify."""
+    path = tmp_path / "keys.sqlite3"
+    here, there = KeyStore(path), KeyStore(path)
+    try:
+        created = here.create({"name": "ci"})
+        key_id, old = created["id"], created["value"]
+        assert here.verify(old).id == key_id
+        new = there.rotate(key_id)["value"]
+        assert_rejected(here, old, "INVALID_API_KEY")
+        assert here.verify(new).id == key_id
+        there.update(key_id, {"status": "inactive"})
+        assert_rejected(here, new, "API_KEY_INACTIVE")
+        there.update(key_id, {"status": "active"})
+        assert here.verify(new).id == key_id
+        there.delete(key_id)
+        assert_rejected(here, new, "INVALID_API_KEY")
+    finally:
+        here.close()
+        there.close()
 
 
 async def test_usage_flushed_on_stop_and_survives_restart(tmp_path):

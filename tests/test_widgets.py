@@ -7,6 +7,7 @@ inputs, and prints `panel.describe()` (what the panel shows, as text) for the te
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -24,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 VALUE = re.compile(r"qbr_[0-9a-f]{64}")
 
 PRELUDE = """
-import json, os, re
+import hashlib, json, os, re
 from ipywidgets import Widget
 from ipywidgets.widgets.widget import _instances
 from qbraid_keys_ext import KeysPanel
@@ -32,12 +33,30 @@ from qbraid_keys_ext import KeysPanel
 def _show(p):
     print(json.dumps(p.describe()))
 
+def _sha(value):
+    return hashlib.sha256((value or "").encode()).hexdigest()
+
+def _env_is(digest):
+    '''Whether QBRAID_API_KEY holds the value with this digest (values never go in code).'''
+    return _sha(os.environ.get("QBRAID_API_KEY")) == digest
+
 def _holds(value):
     '''Whether any widget model (or the saved manager state) holds value.'''
     state = json.dumps(Widget.get_manager_state(drop_defaults=False))
     traits = json.dumps([x.get_state() for x in list(_instances.values())], default=str)
     return value in state or value in traits
+
+def _holds_any_value():
+    '''Whether any widget model (or the saved manager state) holds a key value.'''
+    state = json.dumps(Widget.get_manager_state(drop_defaults=False))
+    traits = json.dumps([x.get_state() for x in list(_instances.values())], default=str)
+    return bool(re.search("qbr_[0-9a-f]{64}", state + traits))
 """
+
+
+def sha(value: str) -> str:
+    """The digest the kernel code compares with (a value itself never goes into a cell)."""
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
 class Kernel:
@@ -157,7 +176,8 @@ async def test_empty_then_create_shows_value_once_and_forgets_it(kernel, keys_ap
     assert verified["apiKey"]["scopes"] == ["devices:read", "jobs:read", "jobs:write"]
 
     # While the box is up the value is in exactly one widget's state; Done removes it.
-    await kernel.run(f"_v = {value!r}")
+    await kernel.run("_v = re.findall('qbr_[0-9a-f]{64}', panel.value_box.content.value)[0]")
+    assert await kernel.ask(f"_sha(_v) == {sha(value)!r}") is True
     assert await kernel.ask("_holds(_v)") is True
     shown = await kernel.show("_box = panel.value_box\npanel.value_box.done_button.click()")
     assert shown["oneTime"] is None
@@ -240,12 +260,13 @@ async def test_rotate_confirms_names_kernels_and_shows_new_value(kernel, keys_ap
     assert "[qbraid key 'ci' hidden]" in shown["oneTime"]
     assert_absent(new, shown["oneTime"], "the kernel's output")
     assert await kernel.ask(
-        f"re.findall('qbr_[0-9a-f]{{64}}', panel.value_box.content.value) == [{new!r}]"
-        f" == [os.environ['QBRAID_API_KEY']]"
+        "[_sha(v) for v in re.findall('qbr_[0-9a-f]{64}', panel.value_box.content.value)]"
+        f" == [{sha(new)!r}]"
     )
+    assert await kernel.ask(f"_env_is({sha(new)!r})") is True
     shown = await kernel.show("panel.value_box.done_button.click()")
     assert shown["oneTime"] is None
-    assert await kernel.ask(f"_holds({new!r})") is False
+    assert await kernel.ask("_holds_any_value()") is False
 
 
 async def test_revoke_confirms_then_removes_the_key(kernel, keys_api, extension):
@@ -287,13 +308,13 @@ async def test_use_in_this_notebook(kernel, keys_api):
     shown = await kernel.show("panel = KeysPanel()\npanel.row('ci').use_button.click()")
     assert shown["message"].startswith(f"Using qBraid API key 'ci' ({key['hint']})")
     assert_absent(key["value"], json.dumps(shown), "what the panel shows")
-    assert await kernel.ask(f"os.environ.get('QBRAID_API_KEY') == {key['value']!r}") is True
+    assert await kernel.ask(f"_env_is({sha(key['value'])!r})") is True
 
     await make_key(keys_api, "remote-only", store=False)
     shown = await kernel.show("panel.reload()\npanel.row('remote-only').use_button.click()")
     assert shown["message"] and "remote-only" in shown["message"]
     assert "Traceback" not in shown["message"]
-    assert await kernel.ask(f"os.environ.get('QBRAID_API_KEY') == {key['value']!r}") is True
+    assert await kernel.ask(f"_env_is({sha(key['value'])!r})") is True
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import signal
 import sys
 
 from .app import KeyService
+from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW
 
 TOKEN_ENV = "QBRAID_KEYS_ACCESS_TOKEN"
 
@@ -30,9 +31,9 @@ def _access_token(token_file: str | None) -> str:
     return token
 
 
-async def serve(db: str, host: str, port: int, token: str) -> None:
+async def serve(db: str, host: str, port: int, token: str, **options: float) -> None:
     """Serve until SIGTERM or SIGINT, then flush usage and stop."""
-    service = KeyService(db, token)
+    service = KeyService(db, token, **options)  # type: ignore[arg-type]
     url = await service.start(host, port)
     print(f"qBraid key service listening on {url}", flush=True)
     stopped = asyncio.Event()
@@ -54,10 +55,37 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--access-token-file", help=f"file holding the account token (else ${TOKEN_ENV})"
     )
+    parser.add_argument(
+        "--flush-interval",
+        type=float,
+        default=2.0,
+        help="seconds between writes of usage counts; a crash loses at most this much "
+        "(default 2; 0: write on every verify)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        help=f"authentication failures allowed per client IP and window, then 429 "
+        f"(default {DEFAULT_LIMIT}; 0: no limit)",
+    )
+    parser.add_argument(
+        "--rate-window",
+        type=float,
+        default=DEFAULT_WINDOW,
+        help=f"the rate limit's sliding window in seconds (default {DEFAULT_WINDOW:g})",
+    )
     args = parser.parse_args(argv)
+    if args.rate_limit < 0 or args.rate_window <= 0:
+        parser.error("--rate-limit must be >= 0 and --rate-window > 0")
     token = _access_token(args.access_token_file)
+    options = {
+        "flush_interval": args.flush_interval,
+        "rate_limit": args.rate_limit,
+        "rate_window": args.rate_window,
+    }
     try:
-        asyncio.run(serve(args.db, args.host, args.port, token))
+        asyncio.run(serve(args.db, args.host, args.port, token, **options))
     except OSError as exc:
         sys.exit(f"qbraid-keys service: cannot start: {exc}")
 

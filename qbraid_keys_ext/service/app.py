@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
 import os
-from typing import Any
+from typing import Any, NoReturn
 
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import PeriodicCallback
 from tornado.netutil import bind_sockets
 from tornado.web import Application, HTTPError, RequestHandler
 
+from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
 from .store import SCOPES, KeyServiceError, KeyStore, quote, validation_error
 
 log = logging.getLogger(__name__)
@@ -34,14 +36,28 @@ _HTTP_ERRORS = {
 }
 
 
+class RateLimited(KeyServiceError):
+    """429 RATE_LIMITED: too many authentication failures from one client."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            429,
+            "RATE_LIMITED",
+            "Too many failed authentication attempts from this address; "
+            f"try again in {retry_after} seconds.",
+        )
+        self.retry_after = retry_after
+
+
 class BaseHandler(RequestHandler):
     """Envelope answers, body limits and management authentication shared by every route."""
 
     needs_token = True
 
-    def initialize(self, store: KeyStore, access_token: str) -> None:
+    def initialize(self, store: KeyStore, access_token: str, limiter: FailureLimiter) -> None:
         self.store = store
         self.access_token = access_token
+        self.limiter = limiter
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -56,9 +72,26 @@ class BaseHandler(RequestHandler):
             if not hmac.compare_digest(
                 given.encode("utf-8", "surrogateescape"), self.access_token.encode("utf-8")
             ):
-                raise KeyServiceError(
-                    401, "UNAUTHORIZED", "A valid X-Access-Token header is required."
+                self.refuse(
+                    KeyServiceError(
+                        401, "UNAUTHORIZED", "A valid X-Access-Token header is required."
+                    )
                 )
+
+    def refuse(self, error: KeyServiceError) -> NoReturn:
+        """Raise an authentication failure: counted per client; 429 once over the limit.
+
+        Only failures reach here, so a valid key or token always gets through, even from a
+        client that is limited (every kernel of the embedded service shares 127.0.0.1, and
+        224 random bits leave nothing to guess). Failures answered with 429 are not counted,
+        so ``Retry-After`` is exact.
+        """
+        client = self.request.remote_ip or ""
+        wait = self.limiter.retry_after(client)
+        if wait is not None:
+            raise RateLimited(wait)
+        self.limiter.failed(client)
+        raise error
 
     def json_body(self) -> dict[str, Any]:
         """Return the request body as a JSON object, or raise VALIDATION_ERROR."""
@@ -88,6 +121,8 @@ class BaseHandler(RequestHandler):
             status, code = 500, "INTERNAL_ERROR"
             message = "The key service failed unexpectedly; the error has been logged."
         self.set_status(status)
+        if isinstance(exc, RateLimited):
+            self.set_header("Retry-After", str(exc.retry_after))
         if status == 405:
             self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.finish(json.dumps({"success": False, "message": message, "error": {"code": code}}))
@@ -154,8 +189,20 @@ class VerifyHandler(BaseHandler):
             raise validation_error(
                 f"Unknown scope {quote(unknown[0])}; valid scopes are: {', '.join(SCOPES)}."
             )
-        key = self.store.verify(self.request.headers.get("X-API-Key", ""), scopes)
-        self.reply({**ACCOUNT, "apiKey": {"id": key.id, "name": key.name, "scopes": key.scopes}})
+        try:
+            key = self.store.verify(self.request.headers.get("X-API-Key", ""), scopes)
+        except KeyServiceError as err:
+            if err.status != 401:
+                raise
+            self.refuse(err)
+        self.finish(verified_answer(key.id, key.name, tuple(key.scopes)))
+
+
+@functools.lru_cache(maxsize=1024)
+def verified_answer(key_id: str, name: str, scopes: tuple[str, ...]) -> str:
+    """The encoded success answer of verify for one key (the same text for every use)."""
+    api_key = {"id": key_id, "name": name, "scopes": list(scopes)}
+    return json.dumps({"success": True, "data": {**ACCOUNT, "apiKey": api_key}})
 
 
 class NoRouteHandler(BaseHandler):
@@ -163,17 +210,23 @@ class NoRouteHandler(BaseHandler):
         raise HTTPError(404)
 
 
-def make_app(store: KeyStore, access_token: str) -> Application:
+def make_app(
+    store: KeyStore, access_token: str, limiter: FailureLimiter | None = None
+) -> Application:
     """Return the tornado application serving Contract 1 under ``/api/v1``."""
-    args = {"store": store, "access_token": access_token}
+    args = {
+        "store": store,
+        "access_token": access_token,
+        "limiter": limiter if limiter is not None else FailureLimiter(),
+    }
     key = r"/api-keys/([^/]+)"
     return Application(
         [
+            (API + "/users/verify", VerifyHandler, args),  # first: the hot path
             (API + "/api-key-scopes", ScopesHandler, args),
             (API + "/api-keys", KeysHandler, args),
             (API + key, KeyHandler, args),
             (API + key + "/rotate", RotateHandler, args),
-            (API + "/users/verify", VerifyHandler, args),
         ],
         default_handler_class=NoRouteHandler,
         default_handler_args=args,
@@ -181,10 +234,25 @@ def make_app(store: KeyStore, access_token: str) -> Application:
 
 
 class KeyService:
-    """The embedded key API: a SQLite store served over HTTP in the current event loop."""
+    """The embedded key API: a SQLite store served over HTTP in the current event loop.
+
+    Usage counted on verify is flushed every ``flush_interval`` seconds; ``0`` writes it on
+    every verify instead (slower; kept to measure what batching buys). A crash of the process
+    (e.g. SIGKILL) loses at most the uses counted since the last flush.
+
+    Authentication failures (wrong key on verify, wrong token on management routes) are
+    limited per client IP: ``rate_limit`` per ``rate_window`` seconds, then 429 RATE_LIMITED
+    with ``Retry-After`` (``rate_limit=0`` turns this off).
+    """
 
     def __init__(
-        self, db_path: str | os.PathLike[str], access_token: str, *, flush_interval: float = 2.0
+        self,
+        db_path: str | os.PathLike[str],
+        access_token: str,
+        *,
+        flush_interval: float = 2.0,
+        rate_limit: int = DEFAULT_LIMIT,
+        rate_window: float = DEFAULT_WINDOW,
     ) -> None:
         if not access_token:
             raise ValueError("The key service needs a non-empty access token.")
@@ -192,6 +260,7 @@ class KeyService:
         self.url = ""
         self._access_token = access_token
         self._flush_interval = flush_interval
+        self.limiter = FailureLimiter(rate_limit, rate_window)
         self._store: KeyStore | None = None
         self._server: HTTPServer | None = None
         self._flusher: PeriodicCallback | None = None
@@ -205,7 +274,7 @@ class KeyService:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Open the database, listen on host:port in the current loop; return the base URL."""
-        self._store = KeyStore(self.db_path)
+        self._store = KeyStore(self.db_path, write_through=self._flush_interval <= 0)
         try:
             sockets = bind_sockets(port, address=host)
         except OSError:
@@ -213,12 +282,14 @@ class KeyService:
             self._store = None
             raise
         self._server = HTTPServer(
-            make_app(self._store, self._access_token), max_body_size=SERVER_MAX_BODY
+            make_app(self._store, self._access_token, self.limiter),
+            max_body_size=SERVER_MAX_BODY,
         )
         self._server.add_sockets(sockets)
         bound = sockets[0].getsockname()[1]
-        self._flusher = PeriodicCallback(self.flush, self._flush_interval * 1000)
-        self._flusher.start()
+        if self._flush_interval > 0:  # 0 or less: usage written on every verify
+            self._flusher = PeriodicCallback(self.flush, self._flush_interval * 1000)
+            self._flusher.start()
         self.url = f"http://{f'[{host}]' if ':' in host else host}:{bound}"
         return self.url
 

@@ -25,6 +25,7 @@ STATUSES = ("active", "inactive")
 NAME_MAX = 64
 USAGE_DAYS = 30
 ACCOUNT = "local"
+_VERIFIED_MAX = 10_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
@@ -148,6 +149,7 @@ class KeyStore:
         *,
         account: str = ACCOUNT,
         clock: Callable[[], datetime] = utcnow,
+        write_through: bool = False,
     ) -> None:
         path = os.fspath(path)
         parent = os.path.dirname(os.path.abspath(path))
@@ -162,8 +164,13 @@ class KeyStore:
         self._db.executescript(_SCHEMA)
         self._account = account
         self._clock = clock
+        self._write_through = write_through  # usage written on every verify (benchmarks)
         self._pending: dict[tuple[str, str], int] = {}
-        self._pending_last_used: dict[str, str] = {}
+        self._pending_last_used: dict[str, datetime] = {}
+        # digest -> (key, status) of values verified since the last change to the keys table;
+        # emptied by our own writes and whenever another connection commits (data_version).
+        self._verified: dict[str, tuple[VerifiedKey, str]] = {}
+        self._data_version: int | None = None
 
     # -- reading -------------------------------------------------------------------------
 
@@ -225,6 +232,7 @@ class KeyStore:
                 )
             except sqlite3.IntegrityError as exc:
                 raise self._name_taken(changes.get("name", "")) from exc
+            self._verified.clear()
         return self.get(key_id)
 
     def rotate(self, key_id: str) -> dict[str, Any]:
@@ -235,6 +243,7 @@ class KeyStore:
             "UPDATE keys SET digest = ?, hint = ?, rotated_at = ? WHERE id = ?",
             (keyformat.digest(value), keyformat.hint(value), _iso(self._clock()), key_id),
         )
+        self._verified.clear()
         return {**self.get(key_id), "value": value}
 
     def delete(self, key_id: str) -> None:
@@ -243,6 +252,7 @@ class KeyStore:
         with self._transaction():
             self._db.execute("DELETE FROM usage WHERE key_id = ?", (key_id,))
             self._db.execute("DELETE FROM keys WHERE id = ?", (key_id,))
+        self._verified.clear()
         self._pending = {k: n for k, n in self._pending.items() if k[0] != key_id}
         self._pending_last_used.pop(key_id, None)
 
@@ -256,16 +266,13 @@ class KeyStore:
             raise KeyServiceError(
                 401, "INVALID_API_KEY_FORMAT", "The API key is malformed (its checksum fails)."
             )
-        row = self._db.execute(
-            "SELECT id, name, scopes, status FROM keys WHERE digest = ? AND account = ?",
-            (keyformat.digest(value), self._account),  # type: ignore[arg-type]
-        ).fetchone()
-        if row is None:
+        found = self._lookup(keyformat.digest(value))  # type: ignore[arg-type]
+        if found is None:
             raise KeyServiceError(401, "INVALID_API_KEY", "The API key is not valid.")
-        if row["status"] != "active":
+        key, status = found
+        if status != "active":
             raise KeyServiceError(401, "API_KEY_INACTIVE", "The API key is inactive.")
-        held = json.loads(row["scopes"])
-        missing = [s for s in scopes if s not in held]
+        missing = [s for s in scopes if s not in key.scopes]
         if missing:
             raise KeyServiceError(
                 403,
@@ -273,10 +280,30 @@ class KeyStore:
                 f"The API key lacks the scope {', '.join(missing)}.",
             )
         now = self._clock()
-        slot = (row["id"], now.date().isoformat())
+        slot = (key.id, now.date().isoformat())
         self._pending[slot] = self._pending.get(slot, 0) + 1
-        self._pending_last_used[row["id"]] = _iso(now)
-        return VerifiedKey(row["id"], row["name"], held)
+        self._pending_last_used[key.id] = now
+        if self._write_through:
+            self.flush()
+        return key
+
+    def _lookup(self, digest: str) -> tuple[VerifiedKey, str] | None:
+        """The key and status a digest belongs to, from memory unless the keys changed."""
+        (version,) = self._db.execute("PRAGMA data_version").fetchone()
+        if version != self._data_version or len(self._verified) >= _VERIFIED_MAX:
+            self._verified.clear()
+            self._data_version = version
+        found = self._verified.get(digest)
+        if found is None:
+            row = self._db.execute(
+                "SELECT id, name, scopes, status FROM keys WHERE digest = ? AND account = ?",
+                (digest, self._account),
+            ).fetchone()
+            if row is None:
+                return None
+            key = VerifiedKey(row["id"], row["name"], json.loads(row["scopes"]))
+            found = self._verified[digest] = (key, row["status"])
+        return found
 
     def flush(self) -> None:
         """Write the usage counted in memory to SQLite in one transaction."""
@@ -293,7 +320,7 @@ class KeyStore:
             self._db.executemany(
                 "UPDATE keys SET last_used_at = ? WHERE id = ?"
                 " AND (last_used_at IS NULL OR last_used_at < ?)",
-                [(at, key_id, at) for key_id, at in last_used.items()],
+                [(_iso(at), key_id, _iso(at)) for key_id, at in last_used.items()],
             )
         self._pending, self._pending_last_used = {}, {}
 
@@ -338,8 +365,9 @@ class KeyStore:
             if pending_id == key_id:
                 counts[day] = counts.get(day, 0) + n
                 total += n
+        pending_at = self._pending_last_used.get(key_id)
         last_used = max(
-            filter(None, (row["last_used_at"], self._pending_last_used.get(key_id))),
+            filter(None, (row["last_used_at"], pending_at and _iso(pending_at))),
             default=None,
         )
         days = [(first + timedelta(days=i)).isoformat() for i in range(USAGE_DAYS)]
