@@ -11,7 +11,7 @@ from urllib.parse import urlencode, urlsplit
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.simple_httpclient import HTTPTimeoutError
 
-MAX_ANSWER_BYTES = 4 * 1024 * 1024
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
 """Largest answer accepted from the key API; anything bigger is treated as a fault."""
 
 

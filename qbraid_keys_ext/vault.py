@@ -235,8 +235,13 @@ def choose_backend() -> keyring.backend.KeyringBackend:
     return configured or _best_system() or FileKeyring()
 
 
-def _bounded(what: str, fn: Callable[[], T], timeout: float | None = None) -> T:
-    """Run a keyring call in a helper thread; a `VaultError` if it fails or takes too long."""
+def _bounded(
+    what: str, fn: Callable[[], T], timeout: float | None = None, *, threaded: bool = True
+) -> T:
+    """Run a keyring call in a helper thread; a `VaultError` if it fails or takes too long.
+
+    `threaded=False` runs it here: for our file backend, local file I/O that cannot prompt.
+    """
     timeout = TIMEOUT if timeout is None else timeout
     result: dict[str, Any] = {}
 
@@ -246,14 +251,17 @@ def _bounded(what: str, fn: Callable[[], T], timeout: float | None = None) -> T:
         except BaseException as err:
             result["error"] = err
 
-    thread = threading.Thread(target=target, name="qbraid-keys-keyring", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise VaultError(
-            f"The keyring did not answer within {timeout:g} seconds while trying to {what} "
-            "(is it locked, or waiting for a password prompt?)."
-        )
+    if threaded:
+        thread = threading.Thread(target=target, name="qbraid-keys-keyring", daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            raise VaultError(
+                f"The keyring did not answer within {timeout:g} seconds while trying to {what} "
+                "(is it locked, or waiting for a password prompt?)."
+            )
+    else:
+        target()
     if "error" in result:
         err = result["error"]
         if isinstance(err, VaultError | keyring.errors.PasswordDeleteError):
@@ -280,6 +288,11 @@ class Vault:
             if self._backend is None:
                 self._backend = choose_backend()
             return self._backend
+
+    @property
+    def local(self) -> bool:
+        """Whether the keyring is our file: quick local I/O that never blocks on a prompt."""
+        return isinstance(self._backend, FileKeyring)
 
     def username(self, key_id: str) -> str:
         """The keyring username for a key of this upstream."""
@@ -319,7 +332,7 @@ class Vault:
                 return {k for k in ids if self.username(k) in found}
             return {k for k in ids if backend.get_password(SERVICE, self.username(k))}
 
-        return _bounded("read the keys", look, timeout=TIMEOUT * 2)
+        return _bounded("read the keys", look, timeout=TIMEOUT * 2, threaded=not self.local)
 
     def info(self) -> dict[str, Any]:
         """The keyring in use, whether it keeps values safe, and where (never a value)."""

@@ -42,8 +42,15 @@ class NotJson(tornado.web.RequestHandler):
 
 
 class Huge(tornado.web.RequestHandler):
+    """10 MB of JSON: passes the size limit only when that is raised above it."""
+
     def get(self, *args):
         self.finish(b'{"success": true, "data": "' + b"x" * (10 * 1024 * 1024) + b'"}')
+
+
+class HugeGarbage(tornado.web.RequestHandler):
+    def get(self, *args):
+        self.finish(b"<html>" + b"x" * (10 * 1024 * 1024))
 
 
 class Drop(tornado.web.RequestHandler):
@@ -63,6 +70,7 @@ def faulty_upstreams():
                 (r"/error/(.*)", ServerError),
                 (r"/html/(.*)", NotJson),
                 (r"/huge/(.*)", Huge),
+                (r"/garbage/(.*)", HugeGarbage),
                 (r"/drop/(.*)", Drop),
             ]
         )
@@ -120,12 +128,15 @@ class TestWrongToken:
         ("error", 502, "UPSTREAM_UNAVAILABLE"),
         ("html", 502, "UPSTREAM_UNAVAILABLE"),
         ("huge", 502, "UPSTREAM_UNAVAILABLE"),
+        ("garbage", 502, "UPSTREAM_UNAVAILABLE"),
         ("drop", 502, "UPSTREAM_UNAVAILABLE"),
     ],
 )
 class TestUpstreamFaults:
     @pytest.fixture
-    def upstream_config(self, faulty_upstreams, prefix):
+    def upstream_config(self, faulty_upstreams, prefix, monkeypatch):
+        if prefix == "huge":  # an answer over the size limit (64 MiB; lowered to keep it light)
+            monkeypatch.setattr("qbraid_keys_ext.upstream.MAX_ANSWER_BYTES", 1024 * 1024)
         if prefix == "closed":
             return {"upstream_url": f"http://127.0.0.1:{closed_port()}", "timeout": 2.0}
         return {"upstream_url": f"{faulty_upstreams}/{prefix}", "timeout": 2.0}

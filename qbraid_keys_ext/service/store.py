@@ -180,11 +180,11 @@ class KeyStore:
             "SELECT * FROM keys WHERE account = ? ORDER BY created_at DESC, rowid DESC",
             (self._account,),
         ).fetchall()
-        return [self._key_object(row) for row in rows]
+        return self._key_objects(rows)
 
     def get(self, key_id: str) -> dict[str, Any]:
         """Return one key object, or raise NOT_FOUND."""
-        return self._key_object(self._row(key_id))
+        return self._key_objects([self._row(key_id)])[0]
 
     # -- writing -------------------------------------------------------------------------
 
@@ -347,44 +347,60 @@ class KeyStore:
     def _name_taken(self, name: str) -> KeyServiceError:
         return KeyServiceError(409, "NAME_TAKEN", f"An API key named {quote(name)} already exists.")
 
-    def _key_object(self, row: sqlite3.Row) -> dict[str, Any]:
-        key_id = row["id"]
+    def _key_objects(self, rows: Sequence[sqlite3.Row]) -> list[dict[str, Any]]:
+        """Key objects for these rows, reading usage in two queries whatever their number."""
         today = self._clock().date()
         first = today - timedelta(days=USAGE_DAYS - 1)
-        counts: dict[str, int] = {
-            day: n
-            for day, n in self._db.execute(
-                "SELECT date, count FROM usage WHERE key_id = ? AND date >= ?",
-                (key_id, first.isoformat()),
-            )
-        }
-        (total,) = self._db.execute(
-            "SELECT COALESCE(SUM(count), 0) FROM usage WHERE key_id = ?", (key_id,)
-        ).fetchone()
-        for (pending_id, day), n in self._pending.items():
-            if pending_id == key_id:
-                counts[day] = counts.get(day, 0) + n
-                total += n
-        pending_at = self._pending_last_used.get(key_id)
-        last_used = max(
-            filter(None, (row["last_used_at"], pending_at and _iso(pending_at))),
-            default=None,
-        )
         days = [(first + timedelta(days=i)).isoformat() for i in range(USAGE_DAYS)]
-        return {
-            "id": key_id,
-            "name": row["name"],
-            "hint": row["hint"],
-            "scopes": json.loads(row["scopes"]),
-            "status": row["status"],
-            "createdAt": row["created_at"],
-            "rotatedAt": row["rotated_at"],
-            "lastUsedAt": last_used,
-            "usage": {
-                "total": total,
-                "daily": [{"date": day, "count": counts.get(day, 0)} for day in days],
-            },
-        }
+        if len(rows) == 1:
+            scope, params = "key_id = ?", (rows[0]["id"],)
+        else:
+            scope = "key_id IN (SELECT id FROM keys WHERE account = ?)"
+            params = (self._account,)
+        counts: dict[str, dict[str, int]] = {row["id"]: {} for row in rows}
+        totals: dict[str, int] = dict.fromkeys(counts, 0)
+        for key_id, day, n in self._db.execute(
+            f"SELECT key_id, date, count FROM usage WHERE {scope} AND date >= ?",
+            (*params, first.isoformat()),
+        ):
+            if key_id in counts:
+                counts[key_id][day] = n
+        for key_id, n in self._db.execute(
+            f"SELECT key_id, SUM(count) FROM usage WHERE {scope} GROUP BY key_id", params
+        ):
+            if key_id in totals:
+                totals[key_id] = n
+        for (key_id, day), n in self._pending.items():
+            if key_id in counts:
+                counts[key_id][day] = counts[key_id].get(day, 0) + n
+                totals[key_id] += n
+        objects = []
+        for row in rows:
+            key_id = row["id"]
+            pending_at = self._pending_last_used.get(key_id)
+            last_used = max(
+                filter(None, (row["last_used_at"], pending_at and _iso(pending_at))),
+                default=None,
+            )
+            objects.append(
+                {
+                    "id": key_id,
+                    "name": row["name"],
+                    "hint": row["hint"],
+                    "scopes": json.loads(row["scopes"]),
+                    "status": row["status"],
+                    "createdAt": row["created_at"],
+                    "rotatedAt": row["rotated_at"],
+                    "lastUsedAt": last_used,
+                    "usage": {
+                        "total": totals[key_id],
+                        "daily": [
+                            {"date": day, "count": counts[key_id].get(day, 0)} for day in days
+                        ],
+                    },
+                }
+            )
+        return objects
 
 
 class _Transaction:
