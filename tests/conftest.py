@@ -56,6 +56,29 @@ def leak_registry() -> LeakRegistry:
 
 
 @pytest.fixture
+def start_service(tmp_path, jp_asyncio_loop):
+    """Start real key services on loopback, in the loop async tests run in; stopped after.
+
+    `start_service(token, **options)` returns the started `KeyService`; the first one's
+    database is `tmp_path / "keys.sqlite3"`.
+    """
+    from qbraid_keys_ext.service import KeyService
+
+    started: list[KeyService] = []
+
+    def start(token: str, **options: Any) -> KeyService:
+        name = "keys.sqlite3" if not started else f"keys-{len(started)}.sqlite3"
+        service = KeyService(tmp_path / name, token, **options)
+        jp_asyncio_loop.run_until_complete(service.start())
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        jp_asyncio_loop.run_until_complete(service.stop())
+
+
+@pytest.fixture
 def upstream_config() -> dict[str, Any]:
     """Extra `QbraidKeys` settings; override in a module to point at another upstream."""
     return {}

@@ -7,6 +7,10 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import tornado.web
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+
 
 class ThreadedServer:
     """Start `await setup()` (which returns the server's URL) in a private loop; stop it on exit."""
@@ -37,3 +41,19 @@ class ThreadedServer:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
+
+
+def serve_app(app: tornado.web.Application) -> ThreadedServer:
+    """A ThreadedServer for a tornado app on a free loopback port (use it as a context)."""
+    holder: dict[str, HTTPServer] = {}
+
+    async def setup() -> str:
+        [sock] = bind_sockets(0, "127.0.0.1")
+        holder["server"] = HTTPServer(app)
+        holder["server"].add_sockets([sock])
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    async def teardown() -> None:
+        holder["server"].stop()
+
+    return ThreadedServer(setup, teardown)

@@ -40,12 +40,10 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi import checks as openapi_checks
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
 
 from qbraid_keys_ext.service import KeyService
 
-from .loopback import ThreadedServer
+from .loopback import ThreadedServer, serve_app
 
 EXAMPLES = int(os.environ.get("QBRAID_KEYS_FUZZ_EXAMPLES", "500"))
 SEED = os.environ.get("QBRAID_KEYS_FUZZ_SEED", "")
@@ -332,18 +330,7 @@ class Nested(tornado.web.RequestHandler):
 @pytest.fixture
 def nested_upstream():
     """An upstream answering JSON nested deeper than Python can parse."""
-    holder = {}
-
-    async def setup():
-        [sock] = bind_sockets(0, "127.0.0.1")
-        holder["server"] = HTTPServer(tornado.web.Application([(r"/(.*)", Nested)]))
-        holder["server"].add_sockets([sock])
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-    async def teardown():
-        holder["server"].stop()
-
-    with ThreadedServer(setup, teardown) as server:
+    with serve_app(tornado.web.Application([(r"/(.*)", Nested)])) as server:
         yield server.url
 
 

@@ -11,8 +11,6 @@ import jsonschema
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from qbraid_keys_ext.service import KeyService
-
 TOKEN = "openapi-token"
 METHODS = ("get", "post", "patch", "delete", "put")
 
@@ -85,11 +83,8 @@ def test_request_schemas_match_contract():
 
 
 @pytest.fixture
-def service(tmp_path, jp_asyncio_loop):
-    svc = KeyService(tmp_path / "keys.sqlite3", TOKEN)
-    jp_asyncio_loop.run_until_complete(svc.start())
-    yield svc
-    jp_asyncio_loop.run_until_complete(svc.stop())
+def service(start_service):
+    return start_service(TOKEN)
 
 
 async def call(url: str, method: str, body: Any = None, headers: dict | None = None):

@@ -7,12 +7,11 @@ import time
 
 import pytest
 import tornado.web
-from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from qbraid_keys_ext.service import KeyService
 
-from .loopback import ThreadedServer
+from .loopback import ThreadedServer, serve_app
 
 ACCOUNT_TOKEN = "test-account-token-0123456789"
 
@@ -61,28 +60,17 @@ class Drop(tornado.web.RequestHandler):
 @pytest.fixture(scope="module")
 def faulty_upstreams():
     """One loopback server whose path prefixes each misbehave in one way."""
-    holder = {}
-
-    async def setup():
-        app = tornado.web.Application(
-            [
-                (r"/stall/(.*)", Stall),
-                (r"/error/(.*)", ServerError),
-                (r"/html/(.*)", NotJson),
-                (r"/huge/(.*)", Huge),
-                (r"/garbage/(.*)", HugeGarbage),
-                (r"/drop/(.*)", Drop),
-            ]
-        )
-        [sock] = bind_sockets(0, "127.0.0.1")
-        holder["server"] = HTTPServer(app)
-        holder["server"].add_sockets([sock])
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-    async def teardown():
-        holder["server"].stop()
-
-    with ThreadedServer(setup, teardown) as server:
+    app = tornado.web.Application(
+        [
+            (r"/stall/(.*)", Stall),
+            (r"/error/(.*)", ServerError),
+            (r"/html/(.*)", NotJson),
+            (r"/huge/(.*)", Huge),
+            (r"/garbage/(.*)", HugeGarbage),
+            (r"/drop/(.*)", Drop),
+        ]
+    )
+    with serve_app(app) as server:
         yield server.url
 
 

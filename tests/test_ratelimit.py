@@ -71,11 +71,8 @@ def test_limiter_defaults_off_switch_and_bounded_memory():
 
 
 @pytest.fixture
-def service(tmp_path, jp_asyncio_loop):
-    svc = KeyService(tmp_path / "keys.sqlite3", TOKEN, rate_limit=LIMIT, rate_window=WINDOW)
-    jp_asyncio_loop.run_until_complete(svc.start())
-    yield svc
-    jp_asyncio_loop.run_until_complete(svc.stop())
+def service(start_service):
+    return start_service(TOKEN, rate_limit=LIMIT, rate_window=WINDOW)
 
 
 async def call(

@@ -48,12 +48,9 @@ async def fetch(
 
 
 @pytest.fixture
-def service(tmp_path, jp_asyncio_loop):
+def service(start_service):
     """A real service on a loopback port, in the loop the test runs in; flushed only on demand."""
-    svc = KeyService(tmp_path / "keys.sqlite3", TOKEN, flush_interval=3600)
-    jp_asyncio_loop.run_until_complete(svc.start())
-    yield svc
-    jp_asyncio_loop.run_until_complete(svc.stop())
+    return start_service(TOKEN, flush_interval=3600)
 
 
 @pytest.fixture

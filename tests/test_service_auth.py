@@ -8,7 +8,6 @@ import json
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from qbraid_keys_ext.service import KeyService
 from qbraid_keys_ext.service import app as service_app
 
 TOKEN = "service-auth-account-token"
@@ -24,11 +23,8 @@ MANAGEMENT = [
 
 
 @pytest.fixture
-def service(tmp_path, jp_asyncio_loop):
-    svc = KeyService(tmp_path / "keys.sqlite3", TOKEN)
-    jp_asyncio_loop.run_until_complete(svc.start())
-    yield svc
-    jp_asyncio_loop.run_until_complete(svc.stop())
+def service(start_service):
+    return start_service(TOKEN)
 
 
 async def call(url: str, method: str, headers: dict[str, str], body: object = None):
