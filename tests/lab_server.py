@@ -73,6 +73,13 @@ def isolated_env(root: Path) -> dict[str, str]:
 class LabServer:
     """`jupyter lab` on a free loopback port with a random token; stop() ends it."""
 
+    module = "jupyterlab"
+    app_args = (
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.news_url=",
+    )
+
     def __init__(self, root: Path, *extra_args: str) -> None:
         self.root = root
         self.port = free_port()
@@ -95,7 +102,7 @@ class LabServer:
         cmd = [
             sys.executable,
             "-m",
-            "jupyterlab",
+            self.module,
             "--no-browser",
             "--allow-root",
             "--ServerApp.ip=127.0.0.1",
@@ -103,9 +110,7 @@ class LabServer:
             "--ServerApp.port_retries=0",
             f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.notebooks}",
-            "--LabApp.expose_app_in_browser=True",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            "--LabApp.news_url=",
+            *self.app_args,
             *self.extra_args,
         ]
         log = self.log_path.open("wb")
@@ -116,7 +121,7 @@ class LabServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited early:\n{self.log_tail()}")
+                raise RuntimeError(f"{self.module} exited early:\n{self.log_tail()}")
             try:
                 status, _ = self.request("GET", "api/status")
                 if status == 200:
@@ -125,7 +130,7 @@ class LabServer:
                 pass
             time.sleep(0.25)
         self.stop()
-        raise RuntimeError(f"jupyter lab did not start in {timeout}s:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.module} did not start in {timeout}s:\n{self.log_tail()}")
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """Call the server's REST API with the token; returns (status, parsed JSON or None)."""
@@ -164,6 +169,13 @@ class LabServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
+
+
+class NotebookServer(LabServer):
+    """`jupyter notebook` (Notebook 7) the same way; its app is `window.jupyterapp` too."""
+
+    module = "notebook"
+    app_args = ("--JupyterNotebookApp.expose_app_in_browser=True",)
 
 
 def chromium_missing_reason() -> str | None:

@@ -113,6 +113,29 @@ export function KeysView(props: IViewProps): JSX.Element {
   const [creating, setCreating] = React.useState(false);
   const loads = React.useRef(0);
   const root = React.useRef<HTMLDivElement>(null);
+  // Set by revoke: where keyboard focus goes once the revoked row is gone from the DOM.
+  const focusAfterRevoke = React.useRef<number | null>(null);
+  // After the commit that removed the row (a requestAnimationFrame can run before React
+  // renders, and would focus the row that is about to go). Only when focus is lost (on the
+  // body or the shell around the panel) or in the panel: a user who moved on to a notebook
+  // in the meantime keeps their focus.
+  React.useLayoutEffect(() => {
+    const index = focusAfterRevoke.current;
+    const view = root.current;
+    if (index === null || !view) {
+      return;
+    }
+    focusAfterRevoke.current = null;
+    const active = document.activeElement;
+    if (active && !active.contains(view) && !view.contains(active)) {
+      return;
+    }
+    const toggles = view.querySelectorAll<HTMLElement>('.qbk-Row-toggle');
+    const next = toggles.length
+      ? toggles[Math.min(index, toggles.length - 1)]
+      : view.querySelector<HTMLElement>('.qbk-Create');
+    next?.focus();
+  }, [keys]);
   // Re-render every minute so "3 minutes ago" stays true (no request).
   const [, setTick] = React.useState(0);
   React.useEffect(() => {
@@ -262,14 +285,13 @@ export function KeysView(props: IViewProps): JSX.Element {
         return;
       }
       await client.deleteKey(key.id);
+      // The focused trash button is gone with its row: keep keyboard users in the panel, on
+      // the row that takes its place (see the layout effect above).
+      focusAfterRevoke.current = Math.max(
+        0,
+        keys.findIndex(item => item.id === key.id)
+      );
       setKeys(prev => prev.filter(item => item.id !== key.id));
-      // The focused trash button is gone with its row: keep keyboard users in the panel.
-      window.requestAnimationFrame(() => {
-        const next =
-          root.current?.querySelector<HTMLElement>('.qbk-Row-toggle') ??
-          root.current?.querySelector<HTMLElement>('.qbk-Create');
-        next?.focus();
-      });
       Notification.success(`Key "${key.name}" was revoked.`, { autoClose: 4000 });
     });
 
