@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -12,8 +13,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 CHROMIUM = os.environ.get("QBRAID_KEYS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -187,3 +191,61 @@ def chromium_missing_reason() -> str | None:
     except ImportError:
         return "playwright is not installed (pip install -e '.[test]')"
     return None
+
+
+def require_browser() -> None:
+    """Skip when Chromium or Playwright is missing; under CI=true, fail instead."""
+    reason = chromium_missing_reason()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser tests cannot run: {reason}")
+    pytest.skip(reason)
+
+
+def write_settings(server: LabServer, settings: dict[str, dict[str, Any]]) -> None:
+    """JupyterLab user settings for the server, e.g. `{"@jupyterlab/x-extension/plugin": {...}}`."""
+    root = Path(server.env["JUPYTERLAB_SETTINGS_DIR"])
+    for plugin, values in settings.items():
+        folder, name = plugin.rsplit("/", 1)
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / f"{name}.jupyterlab-settings").write_text(json.dumps(values))
+
+
+QUIET = {"@jupyterlab/apputils-extension/notification": {"fetchNews": "false"}}
+"""No "get Jupyter news?" toast over the pages and screenshots."""
+
+
+def serving(server: LabServer, settings: dict[str, dict[str, Any]] = QUIET) -> Iterator[Any]:
+    """Start the server with these settings for a module-scoped fixture; stop it after."""
+    require_browser()
+    write_settings(server, settings)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def run_command(page: Any, command: str, args: dict | None = None) -> None:
+    """Execute a JupyterLab/Notebook command in the page (`window.jupyterapp`)."""
+    page.evaluate(
+        "async ([id, args]) => { await window.jupyterapp.commands.execute(id, args); }",
+        [command, args or {}],
+    )
+
+
+# pytest-jupyter's autouse fixtures, overridden for the browser test modules, which import
+# them: the servers there are subprocesses, and Playwright owns the thread's event loop.
+@pytest.fixture
+def jp_asyncio_loop():
+    """A private loop: the default takes the thread's loop, Playwright's, and closes it."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture
+def jp_server_cleanup():
+    """No in-process ServerApp to clean up."""
+    yield

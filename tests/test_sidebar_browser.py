@@ -6,9 +6,7 @@ Skipped when Chromium or Playwright is missing, except under CI=true, where that
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
 import subprocess
 import sys
@@ -23,10 +21,16 @@ import pytest
 from .lab_server import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    QUIET,
     LabServer,
-    chromium_missing_reason,
     free_port,
     isolated_env,
+    jp_asyncio_loop,  # noqa: F401 (fixture override)
+    jp_server_cleanup,  # noqa: F401 (fixture override)
+    require_browser,
+    run_command,
+    serving,
+    write_settings,
 )
 
 pytestmark = pytest.mark.timeout(180)
@@ -41,55 +45,14 @@ DIALOG = ".jp-Dialog"
 LIST_URL = re.compile(r"/qbraid-keys/api/v1/api-keys(\?[^/]*)?$")
 
 
-@pytest.fixture
-def jp_asyncio_loop():
-    """A private loop for pytest-jupyter's autouse fixtures.
-
-    Its default takes the thread's current loop, which is Playwright's (running in its
-    greenlet) once the browser is up, and would close it under Playwright's feet.
-    """
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture
-def jp_server_cleanup():
-    """No in-process ServerApp here (the tests start `jupyter lab` in a subprocess)."""
-    yield
-
-
-def _require_browser() -> None:
-    reason = chromium_missing_reason()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser tests cannot run: {reason}")
-    pytest.skip(reason)
-
-
-def _quiet_lab_settings(server: LabServer) -> None:
-    """No "get Jupyter news?" toast over the screenshots."""
-    settings = Path(server.env["JUPYTERLAB_SETTINGS_DIR"]) / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True, exist_ok=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    _require_browser()
-    server = LabServer(tmp_path_factory.mktemp("lab"))
-    _quiet_lab_settings(server)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serving(LabServer(tmp_path_factory.mktemp("lab")))
 
 
 @pytest.fixture(scope="module")
 def browser():
-    _require_browser()
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -145,14 +108,6 @@ def reload_list(page) -> None:
     open_sidebar(page)
     page.click(f"{PANEL} .qbk-Reload")
     page.wait_for_selector(f'{PANEL} .qbk-View[aria-busy="false"]')
-
-
-def run_command(page, command: str, args: dict | None = None) -> None:
-    """Execute a JupyterLab command (the app is exposed as `window.jupyterapp`)."""
-    page.evaluate(
-        "async ([id, args]) => { await window.jupyterapp.commands.execute(id, args); }",
-        [command, args or {}],
-    )
 
 
 def wait_kernel_idle(page) -> None:
@@ -620,7 +575,7 @@ def test_upstream_down_message_and_retry(browser, tmp_path_factory):
         f"--QbraidKeys.upstream_url=http://127.0.0.1:{port}",
         f"--QbraidKeys.access_token={token}",
     )
-    _quiet_lab_settings(server)
+    write_settings(server, QUIET)
     server.start()
     service = None
     page = None

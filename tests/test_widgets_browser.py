@@ -1,22 +1,31 @@
-"""The KeysPanel in a real JupyterLab notebook, in headless Chromium: create a key, Copy its
-value from the one-time box to the clipboard, "Done, I stored it", save the notebook with
-widget state, and look at it in the light and dark themes.
+"""The KeysPanel in a real notebook page, in headless Chromium, in JupyterLab and in Notebook 7:
+create a key, Copy its value from the one-time box to the clipboard, "Done, I stored it",
+save the notebook with widget state (no value in it), and look at it in light and dark themes.
 
-Skipped when Chromium or Playwright is missing, except under CI=true, where that fails.
+Skipped when Chromium or Playwright (or Notebook 7) is missing, except under CI=true, where
+that fails.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .lab_server import CHROMIUM, CHROMIUM_ARGS, LabServer, chromium_missing_reason
+from .lab_server import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    QUIET,
+    LabServer,
+    NotebookServer,
+    jp_asyncio_loop,  # noqa: F401 (fixture override)
+    jp_server_cleanup,  # noqa: F401 (fixture override)
+    run_command,
+    serving,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -24,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "docs" / "screenshots"
 KEY_VALUE = re.compile(r"qbr_[0-9a-f]{64}")
 PANEL = ".qbraid-keys-panel"
+SAVE_WIDGET_STATE = {**QUIET, "@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True}}
 
 NOTEBOOK = {
     "cells": [
@@ -44,78 +54,56 @@ NOTEBOOK = {
 }
 
 
-@pytest.fixture
-def jp_asyncio_loop():
-    """A private loop for pytest-jupyter's autouse fixtures (Playwright owns the thread's)."""
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture
-def jp_server_cleanup():
-    """No in-process ServerApp here (`jupyter lab` runs in a subprocess)."""
-    yield
+def with_source_tree(server: LabServer) -> LabServer:
+    """Kernels of the server import this checkout."""
+    server.env["PYTHONPATH"] = ":".join(filter(None, [str(REPO), server.env.get("PYTHONPATH")]))
+    return server
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    reason = chromium_missing_reason()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser tests cannot run: {reason}")
-        pytest.skip(reason)
-    server = LabServer(tmp_path_factory.mktemp("lab-panel"))
-    server.env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(REPO), server.env.get("PYTHONPATH")])
-    )
-    settings = Path(server.env["JUPYTERLAB_SETTINGS_DIR"])
-    for plugin, values in {
-        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false"},
-        "@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True},
-    }.items():
-        folder, name = plugin.rsplit("/", 1)
-        (settings / folder).mkdir(parents=True, exist_ok=True)
-        (settings / folder / f"{name}.jupyterlab-settings").write_text(json.dumps(values))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    server = with_source_tree(LabServer(tmp_path_factory.mktemp("lab-panel")))
+    yield from serving(server, SAVE_WIDGET_STATE)
 
 
 @pytest.fixture(scope="module")
-def page(lab):
+def notebook7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    notebook = pytest.importorskip("notebook", reason="Notebook 7 is not installed")
+    assert notebook.__version__.startswith("7."), notebook.__version__
+    server = with_source_tree(NotebookServer(tmp_path_factory.mktemp("notebook7")))
+    yield from serving(server, SAVE_WIDGET_STATE)
+
+
+@pytest.fixture(scope="module")
+def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab.url[:-1])
-        page = context.new_page()
-        page.set_default_timeout(30_000)
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield page
+            yield chromium
         finally:
-            browser.close()
+            chromium.close()
 
 
-def run_command(page, command: str, args: dict | None = None) -> None:
-    page.evaluate(
-        "async ([id, args]) => { await window.jupyterapp.commands.execute(id, args); }",
-        [command, args or {}],
-    )
+def new_page(browser, server: LabServer):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url[:-1])
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    return page
 
 
 def panel_button(page, text: str):
     return page.locator(f"{PANEL} button:has-text('{text}')").first
 
 
-def test_copy_done_and_saved_widget_state(page, lab):
-    path = lab.notebooks / "panel.ipynb"
+def open_panel(page, server: LabServer, name: str, url_path: str, cell: str) -> Path:
+    """Open a notebook showing `KeysPanel()` and run it; returns the notebook's path."""
+    path = server.notebooks / name
     path.write_text(json.dumps(NOTEBOOK))
-    page.goto(lab.lab_url("lab/tree/panel.ipynb"))
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.goto(server.lab_url(url_path))
+    page.wait_for_selector(cell, timeout=60_000)
     page.wait_for_function(
         """() => {
              const w = window.jupyterapp.shell.currentWidget;
@@ -127,33 +115,30 @@ def test_copy_done_and_saved_widget_state(page, lab):
     )
     run_command(page, "notebook:run-all-cells")
     page.wait_for_selector(f"{PANEL} :text('No keys yet')", timeout=60_000)
+    assert "Traceback" not in page.locator(".jp-OutputArea").inner_text()
+    return path
 
+
+def create_key(page, name: str) -> str:
+    """Create a key in the panel; returns the value its one-time box shows."""
     panel_button(page, "New key").click()
-    page.locator(f"{PANEL} input[placeholder='e.g. ci']").fill("browser")
+    page.locator(f"{PANEL} input[placeholder='e.g. ci']").fill(name)
     panel_button(page, "Create key").click()
     code = page.locator(f"{PANEL} code.qbraid-keys-value")
     code.wait_for()
     value = code.inner_text().strip()
     assert KEY_VALUE.fullmatch(value)
-    status, _ = lab.request("GET", "qbraid-keys/status")
-    assert status == 200
-
-    # Copy: the inline button of the HTML widget writes the value to the clipboard.
-    copy = page.locator(f"{PANEL} button:has-text('Copy')")
-    copy.click()
-    page.wait_for_selector(f"{PANEL} button:has-text('Copied')")
-    assert page.evaluate("navigator.clipboard.readText()") == value
-    row = page.locator(f"{PANEL} .qbraid-keys-row:has-text('browser') .widget-html-content")
+    row = page.locator(f"{PANEL} .qbraid-keys-row:has-text('{name}') .widget-html-content")
     assert "stored in this Lab" in row.inner_text()
+    return value
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    panel_box = page.locator(PANEL)
-    panel_box.screenshot(path=str(SCREENSHOTS / "panel-one-time-box.png"))
 
+def dismiss_and_save(page, path: Path, value: str) -> None:
+    """ "Done, I stored it", then save: the value is gone from the page and from the file."""
     panel_button(page, "Done, I stored it").click()
     page.wait_for_selector(f"{PANEL} code.qbraid-keys-value", state="detached")
+    page.wait_for_selector(f"{PANEL} button:has-text('Done, I stored it')", state="detached")
     assert value not in page.content()
-
     run_command(page, "docmanager:save")
     page.wait_for_function(
         """() => {
@@ -165,6 +150,35 @@ def test_copy_done_and_saved_widget_state(page, lab):
     assert "application/vnd.jupyter.widget-state+json" in saved, "widget state was saved"
     assert "qBraid API keys" in saved
     assert value not in saved and not KEY_VALUE.search(saved)
+
+
+def test_panel_in_notebook7(browser, notebook7):
+    page = new_page(browser, notebook7)
+    path = open_panel(
+        page, notebook7, "nb7.ipynb", "notebooks/nb7.ipynb", "#main-panel .jp-Notebook .jp-Cell"
+    )
+    assert page.evaluate("() => window.jupyterapp.name") == "Jupyter Notebook"
+    value = create_key(page, "nb7")
+    dismiss_and_save(page, path, value)
+    row = page.locator(f"{PANEL} .qbraid-keys-row:has-text('nb7')")
+    assert row.count() == 1, "the key stays listed"
+    page.context.close()
+
+
+def test_copy_done_and_saved_widget_state(browser, lab):
+    page = new_page(browser, lab)
+    path = open_panel(page, lab, "panel.ipynb", "lab/tree/panel.ipynb", ".jp-Notebook .jp-Cell")
+    value = create_key(page, "browser")
+
+    # Copy: the inline button of the HTML widget writes the value to the clipboard.
+    page.locator(f"{PANEL} button:has-text('Copy')").click()
+    page.wait_for_selector(f"{PANEL} button:has-text('Copied')")
+    assert page.evaluate("navigator.clipboard.readText()") == value
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    panel_box = page.locator(PANEL)
+    panel_box.screenshot(path=str(SCREENSHOTS / "panel-one-time-box.png"))
+    dismiss_and_save(page, path, value)
 
     # Light and dark themes: the panel's text follows the theme's font colour.
     panel_button(page, "Details").click()
@@ -187,3 +201,4 @@ def test_copy_done_and_saved_widget_state(page, lab):
     bright = [int(c) for c in re.findall(r"\d+", colours["JupyterLab Dark"])[:3]]
     assert sum(bright) > 3 * 150, colours
     run_command(page, "apputils:change-theme", {"theme": "JupyterLab Light"})
+    page.context.close()
