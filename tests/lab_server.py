@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
@@ -233,19 +232,3 @@ def run_command(page: Any, command: str, args: dict | None = None) -> None:
         "async ([id, args]) => { await window.jupyterapp.commands.execute(id, args); }",
         [command, args or {}],
     )
-
-
-# pytest-jupyter's autouse fixtures, overridden for the browser test modules, which import
-# them: the servers there are subprocesses, and Playwright owns the thread's event loop.
-@pytest.fixture
-def jp_asyncio_loop():
-    """A private loop: the default takes the thread's loop, Playwright's, and closes it."""
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture
-def jp_server_cleanup():
-    """No in-process ServerApp to clean up."""
-    yield

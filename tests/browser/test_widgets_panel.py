@@ -15,21 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from .lab_server import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
+from ..lab_server import (
     QUIET,
     LabServer,
     NotebookServer,
-    jp_asyncio_loop,  # noqa: F401 (fixture override)
-    jp_server_cleanup,  # noqa: F401 (fixture override)
     run_command,
     serving,
 )
 
 pytestmark = pytest.mark.timeout(180)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "docs" / "screenshots"
 KEY_VALUE = re.compile(r"qbr_[0-9a-f]{64}")
 PANEL = ".qbraid-keys-panel"
@@ -72,18 +68,6 @@ def notebook7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     assert notebook.__version__.startswith("7."), notebook.__version__
     server = with_source_tree(NotebookServer(tmp_path_factory.mktemp("notebook7")))
     yield from serving(server, SAVE_WIDGET_STATE)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def new_page(browser, server: LabServer):

@@ -18,16 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from .lab_server import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
+from ..lab_server import (
     QUIET,
     LabServer,
     free_port,
     isolated_env,
-    jp_asyncio_loop,  # noqa: F401 (fixture override)
-    jp_server_cleanup,  # noqa: F401 (fixture override)
-    require_browser,
     run_command,
     serving,
     write_settings,
@@ -35,7 +30,7 @@ from .lab_server import (
 
 pytestmark = pytest.mark.timeout(180)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "docs" / "screenshots"
 KEY_VALUE = re.compile(r"qbr_[0-9a-f]{64}")
 TAB = '.jp-SideBar .lm-TabBar-tab[data-id="qbraid-keys-sidebar"]'
@@ -48,19 +43,6 @@ LIST_URL = re.compile(r"/qbraid-keys/api/v1/api-keys(\?[^/]*)?$")
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     yield from serving(LabServer(tmp_path_factory.mktemp("lab")))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def _open_lab(browser, server: LabServer, path: str = "lab"):
