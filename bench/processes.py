@@ -102,22 +102,7 @@ def stop_all() -> None:
 
 def load(url: str, *args: str, timeout: float = 120.0) -> dict:
     """Run `python -m bench.load URL ARGS...` in its own process; its JSON figures."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.load", url, *args],
-        env=python_env(),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _running.append(proc)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    finally:
-        stop(proc)
-    if proc.returncode != 0:
-        raise RuntimeError(f"load generator failed: {err[-2000:]}")
-    return json.loads(out)
+    return finish_load(start_load(url, *args), timeout)
 
 
 def wait_until(check, timeout: float, what: str, interval: float = 0.05) -> None:
