@@ -76,8 +76,6 @@ class KeysHandler(APIHandler):
         body = self.request.body or b""
         if len(body) > MAX_BODY_BYTES:
             raise KeyApiError(413, "PAYLOAD_TOO_LARGE", "The request body is larger than 64 KiB.")
-        if not body.strip():
-            return {}
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):  # RecursionError: nested too deeply

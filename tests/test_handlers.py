@@ -179,6 +179,7 @@ async def test_unknown_scope_error_names_the_valid_ones(keys_api):
 @pytest.mark.parametrize(
     ("raw", "status"),
     [
+        (b"", 400),
         (b"{not json", 400),
         (b'["name", "ci"]', 400),
         (b'"ci"', 400),
@@ -211,6 +212,8 @@ async def test_bad_patch(keys_api):
     for body in ({"status": "paused"}, {"name": ""}, {"scopes": ["jobs:read"]}, {"name": None}):
         code, answer = await keys_api("PATCH", "api/v1/api-keys", key_id, body=body)
         assert (code, answer["success"]) == (400, False), body
+    code, answer = await keys_api("PATCH", "api/v1/api-keys", key_id, raw=b"")
+    assert (code, answer["error"]["code"]) == (400, "VALIDATION_ERROR")
     _, details = await keys_api("GET", "api/v1/api-keys", key_id)
     assert details["data"]["name"] == "p" and details["data"]["status"] == "active"
 
