@@ -107,7 +107,7 @@ def _key_named(name: str) -> dict[str, Any]:
         raise UnknownKey(f"There is no qBraid API key named {name!r}. Keys: {names}.")
     raise UnknownKey(
         f"There is no qBraid API key named {name!r}: this account has no keys yet. "
-        "Create one in the qBraid Keys sidebar."
+        "Create one in the API Keys sidebar."
     )
 
 
@@ -137,13 +137,13 @@ def use_key(name: str) -> str:
         key = _key_named(name)
         if key.get("status") != "active":
             raise KeyInactive(
-                f"The qBraid API key {name!r} is inactive; activate it in the qBraid Keys "
+                f"The qBraid API key {name!r} is inactive; activate it in the API Keys "
                 "sidebar, or use another key."
             )
         vault = vault_for(status.get("keyring") or {})
         value = vault.fetch(str(key["id"]))
         how = (
-            "regenerate it here (qBraid Keys sidebar, Regenerate Key) or run "
+            "regenerate it here (API Keys sidebar, Regenerate Key) or run "
             f"`%qbraid_key add {name}` and paste its value"
         )
         if not value:
@@ -247,7 +247,7 @@ def list_keys() -> str:
     def listing() -> str:
         keys = call("GET", "api-keys")
         if not keys:
-            return "This account has no qBraid API keys yet; create one in the qBraid Keys sidebar."
+            return "This account has no qBraid API keys yet; create one in the API Keys sidebar."
         current = (STATE.current or {}).get("id")
         rows = [("", "NAME", "HINT", "STATUS", "LAST USED", "STORED HERE")]
         for key in keys:
