@@ -161,7 +161,12 @@ def test_copy_done_and_saved_widget_state(browser, lab):
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     panel_box = page.locator(PANEL)
-    panel_box.screenshot(path=str(SCREENSHOTS / "panel-one-time-box.png"))
+    # The value itself is masked: no key value in a committed picture, even a throwaway one.
+    panel_box.screenshot(
+        path=str(SCREENSHOTS / "panel-one-time-box.png"),
+        mask=[page.locator(f"{PANEL} code.qbraid-keys-value")],
+        mask_color="#9e9e9e",
+    )
     dismiss_and_save(page, path, value)
 
     # Light and dark themes: the panel's text follows the theme's font colour.
