@@ -289,11 +289,10 @@ def status_text() -> str:
     extra = f": {upstream['message']}" if upstream.get("message") else ""
     lines.append(f"Upstream: {kind} at {upstream.get('url')} ({reach}{extra})")
     ring = status.get("keyring") or {}
-    safety = "secure" if ring.get("secure") else "not encrypted"
-    where = f", {ring['description']}" if ring.get("description") else ""
+    about = ring.get("description") or ("secure" if ring.get("secure") else "not secure")
     if ring.get("error"):
         lines.append(f"Keyring: unavailable ({ring['error']})")
     else:
-        lines.append(f"Keyring: {ring.get('backend')} ({safety}{where})")
+        lines.append(f"Keyring: {ring.get('backend')} ({about})")
     lines.append(current_key())
     return "\n".join(lines)
