@@ -85,9 +85,7 @@ class KeysHandler(APIHandler):
         return data
 
     async def in_keyring(self, fn, *args):
-        """Run a keyring call off the event loop, bounded in time (our file keyring: inline)."""
-        if self.keys.vault.local:
-            return fn(*args)
+        """Run a blocking keyring call off the event loop, bounded in time."""
         loop = asyncio.get_running_loop()
         try:
             return await asyncio.wait_for(
@@ -100,8 +98,12 @@ class KeysHandler(APIHandler):
 
     async def with_stored(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Mark each key object with whether this Lab's keyring holds its value."""
+        vault = self.keys.vault
+        ids = [k.get("id") for k in keys]
         try:
-            held = await self.in_keyring(self.keys.vault.holds, [k.get("id") for k in keys])
+            # Our file keyring is read without its lock, so the hot list path reads it inline;
+            # writes (which may wait for a kernel's lock) always go through in_keyring.
+            held = vault.holds(ids) if vault.local else await self.in_keyring(vault.holds, ids)
         except VaultError as err:
             self.log.warning("qBraid keys: %s", err)
             held = set()
