@@ -15,7 +15,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application, HTTPError, RequestHandler
 
 from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
-from .store import SCOPES, KeyServiceError, KeyStore, quote, validation_error
+from .store import SCOPES, KeyServiceError, KeyStore, check_known_scopes, validation_error
 
 log = logging.getLogger(__name__)
 
@@ -184,11 +184,7 @@ class VerifyHandler(BaseHandler):
 
     async def get(self) -> None:
         scopes = self.get_query_arguments("scope")
-        unknown = [s for s in scopes if s not in SCOPES]
-        if unknown:
-            raise validation_error(
-                f"Unknown scope {quote(unknown[0])}; valid scopes are: {', '.join(SCOPES)}."
-            )
+        check_known_scopes(scopes)
         try:
             key = self.store.verify(self.request.headers.get("X-API-Key", ""), scopes)
         except KeyServiceError as err:

@@ -101,15 +101,20 @@ def check_name(name: object) -> str:
     return name
 
 
+def check_known_scopes(scopes: Sequence[str]) -> None:
+    """Raise VALIDATION_ERROR naming the valid scopes if any of these is not one of them."""
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        shown = ", ".join(quote(s) for s in unknown[:5])
+        raise validation_error(f"Unknown scope {shown}; valid scopes are: {', '.join(SCOPES)}.")
+
+
 def check_scopes(scopes: object) -> list[str]:
     """Return the scopes in canonical order, or raise VALIDATION_ERROR."""
     valid = ", ".join(SCOPES)
     if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
         raise validation_error(f"The scopes must be a list of strings from: {valid}.")
-    unknown = [s for s in scopes if s not in SCOPES]
-    if unknown:
-        shown = ", ".join(quote(s) for s in unknown[:5])
-        raise validation_error(f"Unknown scope {shown}; valid scopes are: {valid}.")
+    check_known_scopes(scopes)
     if not scopes:
         raise validation_error(f"Choose at least one scope from: {valid}.")
     if len(set(scopes)) != len(scopes):
