@@ -537,8 +537,9 @@ class KeysPanel(w.VBox):
 
     def _refresh_here(self, key: Key) -> str:
         """If this kernel used the rotated key, switch it to the new value (from the keyring)."""
-        here = holders.this_kernel_id()
-        used = holders.key_of(here) if here else None
+        from .kernel.keys import STATE
+
+        used = STATE.current  # what the marker file of this kernel is written from
         if not used or used.get("id") != key.get("id"):
             return ""
         try:
