@@ -17,8 +17,6 @@ from . import __version__
 from .upstream import KeyApiClient
 from .vault import Vault
 
-QBRAID_DEFAULT_UPSTREAM = "https://api-v2.qbraid.com"
-
 
 def qbraidrc_value(name: str) -> str:
     """A value from `~/.qbraid/qbraidrc` (section `default`), or ''."""
