@@ -14,8 +14,13 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Unicode, default
 
 from . import __version__
+from .kernel_keys import KernelKeys
 from .upstream import KeyApiClient
 from .vault import Vault
+
+EVENT_SCHEMA = Path(__file__).parent / "event_schemas" / "key" / "v1.yaml"
+EVENT_SCHEMA_ID = "https://events.qbraid.com/qbraid_keys_ext/key/v1"
+"""The event bus schema of key changes (DESIGN.md, Contract 4); never carries a value."""
 
 
 def qbraidrc_value(name: str) -> str:
@@ -81,6 +86,8 @@ class QbraidKeys(ExtensionApp):
         )
         self._embedded_token = token
         self.vault = Vault(namespace)
+        self.kernel_keys = KernelKeys(self.serverapp.runtime_dir)
+        self.serverapp.event_logger.register_event_schema(EVENT_SCHEMA)
         self.settings["qbraid_keys"] = self
         from .presave import register as register_pre_save_hook
 
@@ -122,9 +129,25 @@ class QbraidKeys(ExtensionApp):
 
     async def stop_extension(self) -> None:
         """Stop the embedded service, flushing its usage counts."""
+        self.kernel_keys.close()
         if self.embedded is not None:
             await self.embedded.stop()
             self.embedded = None
+
+    def announce(self, action: str, key: dict, kernel_id: str | None = None) -> None:
+        """Emit a key change on the event bus and update the kernels that use the key."""
+        if kernel_id is None:
+            status = {"revoked": "revoked", "deactivated": "inactive", "activated": "active"}
+            self.kernel_keys.follow(key, status.get(action))
+        data = {
+            "action": action,
+            "keyId": str(key.get("id") or ""),
+            "keyName": str(key.get("name") or ""),
+            "hint": str(key.get("hint") or ""),
+        }
+        if kernel_id is not None:
+            data["kernelId"] = kernel_id
+        self.serverapp.event_logger.emit(schema_id=EVENT_SCHEMA_ID, data=data)
 
     def status(self) -> dict:
         """Upstream kind and URL, keyring backend, version (reachability is added by the caller)."""

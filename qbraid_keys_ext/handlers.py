@@ -10,7 +10,8 @@ from urllib.parse import quote
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 
-from .upstream import KeyApiError
+from .service import keyformat
+from .upstream import KeyApiClient, KeyApiError
 from .vault import VaultError
 
 NAMESPACE = "qbraid-keys"
@@ -30,6 +31,16 @@ class KeysHandler(APIHandler):
     def keys(self):
         """The QbraidKeys extension app (client, vault, configuration)."""
         return self.settings["qbraid_keys"]
+
+    async def upstream(self) -> KeyApiClient:
+        """The key API client (the embedded service is started on first use)."""
+        return await self.keys.ensure_upstream()
+
+    @property
+    def actor(self) -> dict[str, str]:
+        """The header that names who makes a change, for the key service's audit trail."""
+        user = getattr(self.current_user, "username", None) or "user"
+        return {"X-Qbraid-Actor": f"{user} (Jupyter server)"}
 
     def answer(self, data: Any, status: int = 200) -> None:
         """Write a success envelope."""
@@ -130,14 +141,14 @@ def key_path(key_id: str, *rest: str) -> str:
 class ScopesHandler(KeysHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
-        client = await self.keys.ensure_upstream()
+        client = await self.upstream()
         self.answer(await client.scopes())
 
 
 class KeyListHandler(KeysHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
-        client = await self.keys.ensure_upstream()
+        client = await self.upstream()
         self.answer(await self.with_stored(await client.list_keys()))
 
     @tornado.web.authenticated
@@ -146,46 +157,166 @@ class KeyListHandler(KeysHandler):
         store = body.pop("store", True)
         if not isinstance(store, bool):
             raise bad_request("'store' must be true or false.")
-        client = await self.keys.ensure_upstream()
-        key = await client.create_key(body)
+        client = await self.upstream()
+        key = await client.request("POST", "api-keys", body, headers=self.actor)
         if store:
             await self.keep_value(key)
         else:
             key["stored"] = False
+        self.keys.announce("created", key)
         self.answer(key, 201)
 
 
 class KeyHandler(KeysHandler):
     @tornado.web.authenticated
     async def get(self, key_id: str) -> None:
-        client = await self.keys.ensure_upstream()
+        client = await self.upstream()
         key = await client.request("GET", key_path(key_id))
         self.answer((await self.with_stored([key]))[0])
 
     @tornado.web.authenticated
     async def patch(self, key_id: str) -> None:
         body = self.json_body()
-        client = await self.keys.ensure_upstream()
-        key = await client.request("PATCH", key_path(key_id), body)
+        client = await self.upstream()
+        before = await client.request("GET", key_path(key_id))
+        key = await client.request("PATCH", key_path(key_id), body, headers=self.actor)
+        if key.get("name") != before.get("name"):
+            self.keys.announce("renamed", key)
+        if key.get("status") != before.get("status"):
+            self.keys.announce("activated" if key.get("status") == "active" else "deactivated", key)
         self.answer((await self.with_stored([key]))[0])
 
     @tornado.web.authenticated
     async def delete(self, key_id: str) -> None:
-        client = await self.keys.ensure_upstream()
-        result = await client.request("DELETE", key_path(key_id))
+        client = await self.upstream()
+        key = await client.request("GET", key_path(key_id))
+        result = await client.request("DELETE", key_path(key_id), headers=self.actor)
         try:
             await self.in_keyring(self.keys.vault.delete, key_id)
         except VaultError as err:
             result["keyringError"] = str(err)
+        self.keys.announce("revoked", key)
         self.answer(result)
 
 
 class RotateHandler(KeysHandler):
     @tornado.web.authenticated
     async def post(self, key_id: str) -> None:
-        client = await self.keys.ensure_upstream()
-        key = await client.request("POST", key_path(key_id, "rotate"))
-        self.answer(await self.keep_value(key))
+        client = await self.upstream()
+        held = self.keys.kernel_keys
+        held.rotating(key_id, True)  # kernels using the key wait for its new value
+        try:
+            key = await client.request("POST", key_path(key_id, "rotate"), headers=self.actor)
+            await self.keep_value(key)
+        finally:
+            held.rotating(key_id, False)
+        self.keys.announce("rotated", key)
+        self.answer(key)
+
+
+class EventsHandler(KeysHandler):
+    """The key service's audit trail, paged (`keyId`, `limit`, `cursor` passed through)."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        params = {
+            name: self.get_query_argument(name)
+            for name in ("keyId", "limit", "cursor")
+            if self.get_query_argument(name, "")
+        }
+        client = await self.upstream()
+        self.finish(
+            json.dumps(await client.request("GET", "events", params=params, envelope=False))
+        )
+
+
+class KeyringHandler(KeysHandler):
+    """`PUT qbraid-keys/keyring/{id}` `{"value"}`: keep a value created elsewhere (checked)."""
+
+    @tornado.web.authenticated
+    async def put(self, key_id: str) -> None:
+        value = self.json_body().get("value")
+        if not keyformat.is_well_formed(value):
+            raise bad_request(
+                "That is not a qBraid API key value (expected qbr_ followed by 64 lowercase hex "
+                "characters); nothing was stored."
+            )
+        if not keyformat.has_valid_checksum(value):
+            raise bad_request(
+                "That value has a typo: its checksum does not match; nothing was stored."
+            )
+        client = await self.upstream()
+        key = await client.request("GET", key_path(key_id))
+        try:
+            owner = (await client.verify(value)).get("apiKey") or {}
+        except KeyApiError as err:
+            raise KeyApiError(
+                400,
+                err.code,
+                f"The key service rejected that value ({err.message}); nothing was stored.",
+            ) from None
+        if owner.get("id") != key_id:
+            raise bad_request(
+                f"That value belongs to the key {owner.get('name')!r}, not {key.get('name')!r}; "
+                "nothing was stored."
+            )
+        await self.in_keyring(self.keys.vault.store, key_id, value)
+        key["stored"] = True
+        self.keys.announce("stored", key)
+        self.answer(key)
+
+
+class KernelsHandler(KeysHandler):
+    """`GET qbraid-keys/kernels`: which running kernels use which key, with their notebooks."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        alive = set(self.kernel_manager.list_kernel_ids())
+        paths: dict[str, str] = {}
+        for session in await self.session_manager.list_sessions():
+            kernel_id = (session.get("kernel") or {}).get("id")
+            if kernel_id:
+                paths.setdefault(kernel_id, session.get("path") or session.get("name") or "")
+        self.answer(
+            [
+                {
+                    "kernelId": kernel_id,
+                    "path": paths.get(kernel_id, ""),
+                    "keyId": record["id"],
+                    "keyName": record["name"],
+                    "hint": record["hint"],
+                }
+                for kernel_id, record in self.keys.kernel_keys.items(alive)
+            ]
+        )
+
+
+class KernelKeyHandler(KeysHandler):
+    """`PUT`/`DELETE qbraid-keys/kernels/{kernel id}`: a kernel starts or stops using a key."""
+
+    def running(self, kernel_id: str) -> None:
+        if kernel_id not in self.kernel_manager:
+            raise KeyApiError(404, "NOT_FOUND", f"There is no running kernel {kernel_id!r}.")
+
+    @tornado.web.authenticated
+    async def put(self, kernel_id: str) -> None:
+        self.running(kernel_id)
+        key_id = self.json_body().get("keyId")
+        if not isinstance(key_id, str) or not key_id:
+            raise bad_request('Give the key as {"keyId": "key_…"}.')
+        client = await self.upstream()
+        key = await client.request("GET", key_path(key_id))
+        record = self.keys.kernel_keys.use(kernel_id, key)
+        self.keys.announce("used", key, kernel_id)
+        self.answer(record)
+
+    @tornado.web.authenticated
+    async def delete(self, kernel_id: str) -> None:
+        self.running(kernel_id)
+        record = self.keys.kernel_keys.clear(kernel_id)
+        if record:
+            self.keys.announce("cleared", record, kernel_id)
+        self.answer({"kernelId": kernel_id, "cleared": record is not None})
 
 
 class StatusHandler(KeysHandler):
@@ -193,7 +324,7 @@ class StatusHandler(KeysHandler):
     async def get(self) -> None:
         status = self.keys.status()
         try:
-            client = await self.keys.ensure_upstream()
+            client = await self.upstream()
             await client.scopes()
             status["upstream"]["reachable"] = True
         except KeyApiError as err:
@@ -224,6 +355,10 @@ def routes() -> list[tuple[str, type]]:
         (f"{api}/api-keys", KeyListHandler),
         (f"{api}/api-keys/([^/]+)", KeyHandler),
         (f"{api}/api-keys/([^/]+)/rotate", RotateHandler),
+        (f"{api}/events", EventsHandler),
+        (f"{NAMESPACE}/keyring/([^/]+)", KeyringHandler),
+        (f"{NAMESPACE}/kernels", KernelsHandler),
+        (f"{NAMESPACE}/kernels/([^/]+)", KernelKeyHandler),
         (f"{NAMESPACE}/status", StatusHandler),
         (f"{NAMESPACE}(?:/.*)?", NotFoundHandler),
     ]

@@ -536,17 +536,16 @@ class KeysPanel(w.VBox):
         return self.attempt(f"Regenerating '{row.name}'", regenerate)
 
     def _refresh_here(self, key: Key) -> str:
-        """If this kernel used the rotated key, switch it to the new value (from the keyring)."""
+        """Whether this kernel, if it used the rotated key, follows it (see kernel/follow.py)."""
         from .kernel.keys import STATE
 
-        used = STATE.current  # what the marker file of this kernel is written from
-        if not used or used.get("id") != key.get("id"):
+        follower = STATE.follower
+        if follower is None or follower.key_id != key.get("id"):
             return ""
-        try:
-            _use_here(str(key.get("name")))
-        except KeyApiError as err:
-            return f" This notebook still holds the old value: {err.message}"
-        return " This notebook now uses the new value."
+        follower.sync()
+        if follower.hint == key.get("hint"):
+            return " This notebook now uses the new value."
+        return " This notebook still holds the old value; run `%qbraid_key use` again."
 
     def ask_revoke(self, row: KeyRow) -> None:
         """Ask before revoking a key for good."""

@@ -1,27 +1,21 @@
-"""Which kernels of this Jupyter server use which key (by id, name and hint; never the value).
+"""Tell this kernel's server which key it uses, and ask which kernels use a key.
 
-A kernel that uses a key writes a small marker `qbraid-keys-kernel-<kernel id>.json` in the
-Jupyter runtime directory (next to its connection file); `clear` removes it. Anyone can then
-ask which of the server's running kernels (`api/sessions`, `api/kernels`) use a key, e.g. the
-panel's rotate and revoke confirmations.
+The server keeps the record (`qbraid_keys_ext.kernel_keys`): `PUT qbraid-keys/kernels/{id}`
+when this kernel starts using a key, `DELETE` when it stops; both appear on the event bus as
+`used` and `cleared`. `GET qbraid-keys/kernels` lists which running kernels use which key,
+with their notebooks, for the rotate and revoke confirmations.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jupyter_core.paths import jupyter_runtime_dir
-
-from .server import run_sync, server_client
-
-PREFIX = "qbraid-keys-kernel-"
+from ..upstream import KeyApiError
+from .server import call_server
 
 
 def this_kernel_id() -> str | None:
@@ -36,71 +30,32 @@ def this_kernel_id() -> str | None:
     return found.group(1) if found else None
 
 
-def marker(kernel_id: str) -> Path:
-    """The marker file of a kernel."""
-    return Path(jupyter_runtime_dir()) / f"{PREFIX}{kernel_id}.json"
-
-
-def mark(key: Mapping[str, Any]) -> None:
-    """Record that this kernel now uses `key` (its id, name and hint only)."""
+def mark(key: Mapping[str, Any]) -> bool:
+    """Tell the server this kernel now uses `key`; False where that was not possible."""
     kernel_id = this_kernel_id()
     if not kernel_id:
-        return
-    path = marker(kernel_id)
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        record = {k: key.get(k) for k in ("id", "name", "hint")}
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(record, out)
+        return False
+    try:
+        call_server("PUT", f"kernels/{kernel_id}", {"keyId": key.get("id")})
+    except KeyApiError:
+        return False
+    return True
 
 
 def unmark() -> None:
-    """Record that this kernel uses no key."""
+    """Tell the server this kernel uses no key."""
     kernel_id = this_kernel_id()
     if kernel_id:
-        with contextlib.suppress(OSError):
-            marker(kernel_id).unlink()
-
-
-def key_of(kernel_id: str) -> dict[str, Any] | None:
-    """The key (id, name, hint) a kernel uses, or None."""
-    try:
-        record = json.loads(marker(kernel_id).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def running_kernels() -> list[dict[str, str]]:
-    """This server's running kernels as `{"id", "label"}`, notebooks named where known."""
-    client = server_client("api")
-
-    async def fetch() -> tuple[Any, Any]:
-        return await asyncio.gather(
-            client.request("GET", "sessions", envelope=False),
-            client.request("GET", "kernels", envelope=False),
-        )
-
-    sessions, kernels = run_sync(fetch)
-    labels: dict[str, str] = {}
-    for session in sessions if isinstance(sessions, list) else []:
-        kernel = session.get("kernel") or {}
-        if kernel.get("id"):
-            where = session.get("path") or session.get("name") or "a session"
-            labels.setdefault(kernel["id"], f"{where} ({kernel.get('name', 'kernel')})")
-    for kernel in kernels if isinstance(kernels, list) else []:
-        if kernel.get("id"):
-            labels.setdefault(kernel["id"], f"kernel {kernel['id'][:8]} ({kernel.get('name')})")
-    return [{"id": kid, "label": label} for kid, label in labels.items()]
+        with contextlib.suppress(KeyApiError):
+            call_server("DELETE", f"kernels/{kernel_id}")
 
 
 def kernels_using(key_id: str) -> list[str]:
     """Labels of this server's running kernels that use the key `key_id`."""
     me = this_kernel_id()
     found = []
-    for kernel in running_kernels():
-        record = key_of(kernel["id"])
-        if record and record.get("id") == key_id:
-            found.append(kernel["label"] + (" (this notebook)" if kernel["id"] == me else ""))
+    for holder in call_server("GET", "kernels"):
+        if holder.get("keyId") == key_id:
+            where = holder.get("path") or f"kernel {str(holder.get('kernelId'))[:8]}"
+            found.append(where + (" (this notebook)" if holder.get("kernelId") == me else ""))
     return found

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..service import keyformat
-from ..upstream import KeyApiClient, KeyApiError
+from ..upstream import KeyApiError
 from ..vault import VaultError, vault_for
-from . import holders
+from . import follow, holders
 from .environ import KEY_VAR, KernelCredentials
 from .redact import Redactor
-from .server import ServerNotFound, call, find_server, run_sync, server_status
+from .server import ServerNotFound, call, call_server, find_server, server_status
 
 T = TypeVar("T")
 
@@ -68,7 +68,18 @@ class KernelState:
     def __init__(self) -> None:
         self.redactor = Redactor()
         self.credentials = KernelCredentials()
-        self.current: dict[str, Any] | None = None
+        self.follower: follow.KeyFollower | None = None
+
+    @property
+    def current(self) -> dict[str, Any] | None:
+        """The key this kernel uses (id, name, hint after any rotation), or None."""
+        f = self.follower
+        return {"id": f.key_id, "name": f.name, "hint": f.hint} if f else None
+
+    def new_value(self, value: str, name: str) -> None:
+        """A rotation reached this kernel: hide the new value and put it in the environment."""
+        self.redactor.hide(value, name)
+        os.environ[KEY_VAR] = value
 
 
 STATE = KernelState()
@@ -160,8 +171,12 @@ def use_key(name: str) -> str:
         _protect_output()
         STATE.redactor.hide(value, name)
         STATE.credentials.apply(value, _api_url(status))
-        STATE.current = {"id": key["id"], "name": name, "hint": hint}
-        holders.mark(STATE.current)
+        kernel_id = holders.this_kernel_id()
+        STATE.follower = follow.KeyFollower(
+            {**key, "name": name}, value, vault, kernel_id, STATE.new_value
+        )
+        follow.follow(STATE.follower)
+        holders.mark(key)
         return f"Using qBraid API key {name!r} ({hint}) in this kernel."
 
     return _friendly(use)
@@ -169,9 +184,12 @@ def use_key(name: str) -> str:
 
 def current_key() -> str:
     """Which key this kernel uses, as one line (hint only)."""
-    if STATE.current and os.environ.get(KEY_VAR):
-        cur = STATE.current
-        return f"This kernel uses qBraid API key {cur['name']!r} ({cur['hint']})."
+    follower = STATE.follower
+    if follower and os.environ.get(KEY_VAR):
+        follower.sync()
+        if follower.gone:
+            return follower.gone
+        return f"This kernel uses qBraid API key {follower.name!r} ({follower.hint})."
     value = os.environ.get(KEY_VAR)
     if value:
         shown = keyformat.hint(value) if keyformat.is_well_formed(value) else "not a qbr_ value"
@@ -188,7 +206,8 @@ def clear_key() -> str:
         return "This kernel uses no qBraid API key from %qbraid_key; nothing to clear."
     name = (STATE.current or {}).get("name")
     STATE.credentials.restore()
-    STATE.current = None
+    STATE.follower = None
+    follow.follow(None)
     holders.unmark()
     return f"Removed qBraid API key {name!r} from this kernel."
 
@@ -198,7 +217,6 @@ def add_key(name: str, read: Callable[[str], str] | None = None) -> str:
     name = _clean_name(name)
 
     def add() -> str:
-        status = server_status()
         key = _key_named(name)
         prompt = f"Value of qBraid API key {name!r} (input hidden): "
         value = (read or getpass.getpass)(prompt).strip()
@@ -213,26 +231,16 @@ def add_key(name: str, read: Callable[[str], str] | None = None) -> str:
             )
         _protect_output()
         STATE.redactor.hide(value, name)
-        root = ((status.get("upstream") or {}).get("url") or "").rstrip("/")
-        if not root:
-            raise QbraidKeyError(502, "UPSTREAM_UNAVAILABLE", "The key service has no URL yet.")
-        verifier = KeyApiClient(f"{root}/api/v1")
         try:
-            who = run_sync(lambda: verifier.verify(value))
+            call_server("PUT", f"keyring/{key['id']}", {"value": value})
         except KeyApiError as err:
-            raise BadValue(
-                f"The key service rejected that value ({err.message}); nothing was stored.",
-                err.code,
-            ) from None
-        owner = (who or {}).get("apiKey") or {}
-        if owner.get("id") != key.get("id"):
-            raise BadValue(
-                f"That value belongs to the key {owner.get('name')!r}, not {name!r}; nothing "
-                "was stored.",
-                "VALIDATION_ERROR",
-            )
-        vault = vault_for(status.get("keyring") or {})
-        vault.store(str(key["id"]), value)
+            if err.status == 400:
+                raise BadValue(err.message, err.code) from None
+            raise
+        follower = STATE.follower
+        if follower is not None and follower.key_id == key["id"]:
+            follower.gone = None  # a kernel that uses this key picks the value up at once
+            follower.adopt(value)
         return (
             f"Stored the value of qBraid API key {name!r} ({keyformat.hint(value)}) in this "
             f"Lab's keyring; `%qbraid_key use {name}` puts it in a kernel."

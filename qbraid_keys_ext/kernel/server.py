@@ -90,6 +90,12 @@ def call(method: str, path: str, body: Any = None) -> Any:
     return run_sync(lambda: client.request(method, path, body))
 
 
+def call_server(method: str, path: str, body: Any = None) -> Any:
+    """Call one `qbraid-keys/...` route (outside the key API) synchronously; returns `data`."""
+    client = server_client("qbraid-keys")
+    return run_sync(lambda: client.request(method, path, body))
+
+
 def server_status() -> dict[str, Any]:
     """The server's `qbraid-keys/status` answer."""
     client = server_client("qbraid-keys")

@@ -15,11 +15,19 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application, HTTPError, RequestHandler
 
 from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
-from .store import SCOPES, KeyServiceError, KeyStore, check_known_scopes, validation_error
+from .store import (
+    SCOPES,
+    KeyServiceError,
+    KeyStore,
+    check_known_scopes,
+    check_limit,
+    validation_error,
+)
 
 log = logging.getLogger(__name__)
 
 API = "/api/v1"
+ACTOR_HEADER = "X-Qbraid-Actor"
 MAX_BODY = 64 * 1024
 SERVER_MAX_BODY = 1024 * 1024  # larger than MAX_BODY so oversized bodies still get our envelope
 ACCOUNT = {
@@ -103,6 +111,11 @@ class BaseHandler(RequestHandler):
             raise validation_error("The request body must be a JSON object.")
         return body
 
+    @property
+    def actor(self) -> str:
+        """Who makes this change, for the audit trail (the caller's ``X-Qbraid-Actor``)."""
+        return self.request.headers.get(ACTOR_HEADER, "")
+
     def reply(self, data: Any, status: int = 200) -> None:
         """Send a success envelope."""
         self.set_status(status)
@@ -159,7 +172,7 @@ class KeysHandler(BaseHandler):
         self.reply(self.store.list_keys())
 
     async def post(self) -> None:
-        self.reply(self.store.create(self.json_body()), status=201)
+        self.reply(self.store.create(self.json_body(), self.actor), status=201)
 
 
 class KeyHandler(BaseHandler):
@@ -167,16 +180,31 @@ class KeyHandler(BaseHandler):
         self.reply(self.store.get(key_id))
 
     async def patch(self, key_id: str) -> None:
-        self.reply(self.store.update(key_id, self.json_body()))
+        self.reply(self.store.update(key_id, self.json_body(), self.actor))
 
     async def delete(self, key_id: str) -> None:
-        self.store.delete(key_id)
+        self.store.delete(key_id, self.actor)
         self.reply({"id": key_id, "deleted": True})
 
 
 class RotateHandler(BaseHandler):
     async def post(self, key_id: str) -> None:
-        self.reply(self.store.rotate(key_id))
+        self.reply(self.store.rotate(key_id, self.actor))
+
+
+class EventsHandler(BaseHandler):
+    async def get(self) -> None:
+        limit = check_limit(self.get_query_argument("limit", "50"))
+        events, following, total = self.store.list_events(
+            self.get_query_argument("keyId", None) or None,
+            limit,
+            self.get_query_argument("cursor", None) or None,
+        )
+        self.finish(
+            json.dumps(
+                {"success": True, "data": events, "page": {"next": following, "total": total}}
+            )
+        )
 
 
 class VerifyHandler(BaseHandler):
@@ -223,6 +251,7 @@ def make_app(
             (API + "/api-keys", KeysHandler, args),
             (API + key, KeyHandler, args),
             (API + key + "/rotate", RotateHandler, args),
+            (API + "/events", EventsHandler, args),
         ],
         default_handler_class=NoRouteHandler,
         default_handler_args=args,

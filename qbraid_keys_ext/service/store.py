@@ -22,6 +22,9 @@ SCOPES: dict[str, str] = {
     "credits:read": "Read the account's credit balance.",
 }
 STATUSES = ("active", "inactive")
+ACTIONS = ("created", "rotated", "revoked", "activated", "deactivated", "renamed")
+PAGE_MAX = 200
+ACTOR_MAX = 64
 NAME_MAX = 64
 USAGE_DAYS = 30
 ACCOUNT = "local"
@@ -48,6 +51,18 @@ CREATE TABLE IF NOT EXISTS usage (
     count INTEGER NOT NULL,
     PRIMARY KEY (key_id, date)
 );
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    account TEXT NOT NULL,
+    at TEXT NOT NULL,
+    action TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    key_name TEXT NOT NULL,
+    hint TEXT NOT NULL,
+    actor TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_key ON events (account, key_id, seq);
 """
 
 
@@ -129,6 +144,26 @@ def _check_fields(fields: Mapping[str, object], allowed: tuple[str, ...]) -> Non
         raise validation_error(f"Unknown field {shown}; allowed fields are: {', '.join(allowed)}.")
 
 
+def check_limit(limit: object) -> int:
+    """Return a page size from a query argument, or raise VALIDATION_ERROR."""
+    text = str(limit).strip()
+    if not text.isdigit() or not 1 <= int(text) <= PAGE_MAX:
+        raise validation_error(f"The limit must be a whole number from 1 to {PAGE_MAX}.")
+    return int(text)
+
+
+def _cursor_seq(cursor: str) -> int:
+    if len(cursor) > 20 or not cursor.startswith("e") or not cursor[1:].isdigit():
+        raise validation_error("The cursor is not one this service gave out.")
+    return int(cursor[1:])
+
+
+def check_actor(actor: object) -> str:
+    """Who made a change, as recorded in the audit trail: printable, at most 64 characters."""
+    text = "".join(ch for ch in str(actor or "") if ch.isprintable()).strip()
+    return text[:ACTOR_MAX] or "account"
+
+
 def check_status(status: object) -> str:
     """Return the status, or raise VALIDATION_ERROR."""
     if status not in STATUSES:
@@ -193,7 +228,7 @@ class KeyStore:
 
     # -- writing -------------------------------------------------------------------------
 
-    def create(self, fields: Mapping[str, object]) -> dict[str, Any]:
+    def create(self, fields: Mapping[str, object], actor: str = "") -> dict[str, Any]:
         """Create a key from ``{"name", "scopes"?}``; return its key object with the ``value``."""
         _check_fields(fields, ("name", "scopes"))
         if "name" not in fields:
@@ -202,64 +237,129 @@ class KeyStore:
         scopes = check_scopes(fields["scopes"]) if "scopes" in fields else list(SCOPES)
         value = keyformat.generate()
         key_id = "key_" + secrets.token_hex(8)
+        hint = keyformat.hint(value)
         try:
-            self._db.execute(
-                "INSERT INTO keys (id, account, name, digest, hint, scopes, status, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'active', ?)",
-                (
-                    key_id,
-                    self._account,
-                    name,
-                    keyformat.digest(value),
-                    keyformat.hint(value),
-                    json.dumps(scopes),
-                    _iso(self._clock()),
-                ),
-            )
+            with self._transaction():
+                self._db.execute(
+                    "INSERT INTO keys (id, account, name, digest, hint, scopes, status, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 'active', ?)",
+                    (
+                        key_id,
+                        self._account,
+                        name,
+                        keyformat.digest(value),
+                        hint,
+                        json.dumps(scopes),
+                        _iso(self._clock()),
+                    ),
+                )
+                self._record("created", key_id, name, hint, actor)
         except sqlite3.IntegrityError as exc:
             raise self._name_taken(name) from exc
         return {**self.get(key_id), "value": value}
 
-    def update(self, key_id: str, fields: Mapping[str, object]) -> dict[str, Any]:
+    def update(self, key_id: str, fields: Mapping[str, object], actor: str = "") -> dict[str, Any]:
         """Apply ``{"name"?, "status"?}`` to a key; return its key object."""
-        self._row(key_id)
+        row = self._row(key_id)
         _check_fields(fields, ("name", "status"))
         changes: dict[str, str] = {}
         if "name" in fields:
             changes["name"] = check_name(fields["name"])
         if "status" in fields:
             changes["status"] = check_status(fields["status"])
+        changes = {column: v for column, v in changes.items() if row[column] != v}
         if changes:
             assignments = ", ".join(f"{column} = ?" for column in changes)
+            name = changes.get("name", row["name"])
             try:
-                self._db.execute(
-                    f"UPDATE keys SET {assignments} WHERE id = ?", (*changes.values(), key_id)
-                )
+                with self._transaction():
+                    self._db.execute(
+                        f"UPDATE keys SET {assignments} WHERE id = ?", (*changes.values(), key_id)
+                    )
+                    if "name" in changes:
+                        self._record("renamed", key_id, name, row["hint"], actor)
+                    if "status" in changes:
+                        action = "activated" if changes["status"] == "active" else "deactivated"
+                        self._record(action, key_id, name, row["hint"], actor)
             except sqlite3.IntegrityError as exc:
                 raise self._name_taken(changes.get("name", "")) from exc
             self._verified.clear()
         return self.get(key_id)
 
-    def rotate(self, key_id: str) -> dict[str, Any]:
+    def rotate(self, key_id: str, actor: str = "") -> dict[str, Any]:
         """Replace a key's value (same id, name, scopes); the old value fails at once."""
-        self._row(key_id)
+        row = self._row(key_id)
         value = keyformat.generate()
-        self._db.execute(
-            "UPDATE keys SET digest = ?, hint = ?, rotated_at = ? WHERE id = ?",
-            (keyformat.digest(value), keyformat.hint(value), _iso(self._clock()), key_id),
-        )
+        hint = keyformat.hint(value)
+        with self._transaction():
+            self._db.execute(
+                "UPDATE keys SET digest = ?, hint = ?, rotated_at = ? WHERE id = ?",
+                (keyformat.digest(value), hint, _iso(self._clock()), key_id),
+            )
+            self._record("rotated", key_id, row["name"], hint, actor)
         self._verified.clear()
         return {**self.get(key_id), "value": value}
 
-    def delete(self, key_id: str) -> None:
-        """Remove a key and its usage for good."""
-        self._row(key_id)
+    def delete(self, key_id: str, actor: str = "") -> None:
+        """Remove a key and its usage for good (its audit trail stays)."""
+        row = self._row(key_id)
         with self._transaction():
             self._db.execute("DELETE FROM usage WHERE key_id = ?", (key_id,))
             self._db.execute("DELETE FROM keys WHERE id = ?", (key_id,))
+            self._record("revoked", key_id, row["name"], row["hint"], actor)
         self._verified.clear()
         self._pending = {k: n for k, n in self._pending.items() if k[0] != key_id}
         self._pending_last_used.pop(key_id, None)
+
+    # -- audit trail ---------------------------------------------------------------------
+
+    def _record(self, action: str, key_id: str, name: str, hint: str, actor: str) -> None:
+        """Add one lifecycle event (inside the caller's transaction)."""
+        self._db.execute(
+            "INSERT INTO events (id, account, at, action, key_id, key_name, hint, actor)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                "evt_" + secrets.token_hex(8),
+                self._account,
+                _iso(self._clock()),
+                action,
+                key_id,
+                name,
+                hint,
+                check_actor(actor),
+            ),
+        )
+
+    def list_events(
+        self, key_id: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None, int]:
+        """One page of the audit trail, newest first: (events, next cursor, total)."""
+        where, params = "account = ?", [self._account]
+        if key_id:
+            where += " AND key_id = ?"
+            params.append(key_id)
+        (total,) = self._db.execute(f"SELECT COUNT(*) FROM events WHERE {where}", params).fetchone()
+        if cursor is not None:
+            where += " AND seq < ?"
+            params.append(_cursor_seq(cursor))
+        rows = self._db.execute(
+            f"SELECT * FROM events WHERE {where} ORDER BY seq DESC LIMIT ?", (*params, limit + 1)
+        ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        events = [
+            {
+                "id": row["id"],
+                "at": row["at"],
+                "action": row["action"],
+                "keyId": row["key_id"],
+                "keyName": row["key_name"],
+                "hint": row["hint"],
+                "actor": row["actor"],
+            }
+            for row in rows
+        ]
+        return events, (f"e{rows[-1]['seq']}" if more else None), total
 
     # -- verification and usage ----------------------------------------------------------
 
