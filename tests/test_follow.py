@@ -49,7 +49,7 @@ async def use_ci(kernel) -> None:
 
 
 async def test_a_busy_kernel_survives_20_rotations_with_no_failed_request(
-    jp_serverapp, keys_api, tmp_path, other_qbraidrc, leak_registry
+    jp_serverapp, keys_api, tmp_path, other_qbraidrc, leak_registry  # noqa: F811
 ):
     key = await create(keys_api, "ci")
     values = [key["value"]]

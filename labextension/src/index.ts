@@ -11,7 +11,8 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { KeysClient } from './api';
 import { keyIcon } from './icons';
 import { useKeyInNotebook } from './kernel';
-import { DEFAULT_SETTINGS, IPanelSettings, KeysPanel } from './panel';
+import { KeysPanel } from './panel';
+import { DEFAULT_SETTINGS, IPanelSettings } from './settings';
 
 const PLUGIN_ID = 'qbraid-keys-ext:plugin';
 

@@ -1,0 +1,88 @@
+"""The panel's create form: a name, a checkbox per permission, and whether to keep the value
+in this Lab's keyring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as w
+
+from .. import keyview
+
+
+class CreateForm(w.VBox):
+    """The "New API key" form; hidden until `open`."""
+
+    def __init__(self) -> None:
+        self.scopes: list[dict[str, str]] | None = None
+        self.name_input = w.Text(placeholder="e.g. ci", description="Name")
+        self.scope_boxes: dict[str, w.Checkbox] = {}
+        self.scope_list = w.VBox()
+        self.store_box = w.Checkbox(
+            value=True, description="Store the value in this Lab's keyring", indent=False
+        )
+        self.create_button = w.Button(description="Create key", icon="key", button_style="primary")
+        self.cancel_button = w.Button(description="Cancel")
+        self.cancel_button.on_click(lambda _: self.close_form())
+        super().__init__(
+            [
+                w.HTML(f"<b style='{keyview.FONT}'>New API key</b>"),
+                self.name_input,
+                w.HTML(f"<span style='{keyview.MUTED}'>Permissions</span>"),
+                self.scope_list,
+                self.store_box,
+                w.HBox([self.create_button, self.cancel_button]),
+            ]
+        )
+        self.layout.display = "none"
+        self.layout.border = "1px solid var(--jp-border-color2, #ddd)"
+        self.layout.padding = "6px"
+
+    @property
+    def is_open(self) -> bool:
+        return self.layout.display != "none"
+
+    def set_scopes(self, scopes: list[dict[str, str]]) -> None:
+        """One checkbox per scope the server offers."""
+        self.scopes = scopes
+        self.scope_boxes = {
+            s["name"]: w.Checkbox(
+                value=True,
+                description=f"{s['name']} — {s.get('description', '')}",
+                indent=False,
+            )
+            for s in scopes
+        }
+        for box in self.scope_boxes.values():
+            box.layout.width = "auto"
+        self.scope_list.children = tuple(self.scope_boxes.values())
+
+    def open_form(self) -> None:
+        """Show the form."""
+        self.layout.display = "flex"
+
+    def close_form(self) -> None:
+        """Hide the form and clear its name."""
+        self.layout.display = "none"
+        self.name_input.value = ""
+
+    def name(self) -> str:
+        """The name typed, trimmed."""
+        return self.name_input.value.strip()
+
+    def body(self) -> dict[str, Any]:
+        """The create request the form describes."""
+        body: dict[str, Any] = {"name": self.name(), "store": bool(self.store_box.value)}
+        if self.scope_boxes:
+            body["scopes"] = [s for s, box in self.scope_boxes.items() if box.value]
+        return body
+
+    def describe(self) -> dict[str, Any] | None:
+        """What the form holds, or None while it is hidden."""
+        if not self.is_open:
+            return None
+        return {
+            "name": self.name_input.value,
+            "scopes": [s for s, b in self.scope_boxes.items() if b.value],
+            "store": self.store_box.value,
+        }
