@@ -48,8 +48,9 @@ async def use_ci(kernel) -> None:
     assert run.ok, run.error_text
 
 
+@pytest.mark.usefixtures("other_qbraidrc")
 async def test_a_busy_kernel_survives_20_rotations_with_no_failed_request(
-    jp_serverapp, keys_api, tmp_path, other_qbraidrc, leak_registry  # noqa: F811
+    jp_serverapp, keys_api, tmp_path, leak_registry
 ):
     key = await create(keys_api, "ci")
     values = [key["value"]]
