@@ -163,8 +163,27 @@ def usage_chart(daily: list[Mapping[str, Any]], width: int = 180, height: int = 
     )
 
 
-def details_html(key: Mapping[str, Any], now: datetime | None = None) -> str:
-    """The inline details of a key: dates, status, permissions, usage total and chart."""
+def history_html(events: list[Mapping[str, Any]], now: datetime | None = None) -> str:
+    """A key's audit events (newest first): action, when, hint, by whom."""
+    if not events:
+        return f"<div style='{MUTED}'>History: no recorded changes.</div>"
+    items = "".join(
+        f"<li><b>{esc(e.get('action'))}</b> {esc(ago(e.get('at'), now))}"
+        f" <span style='{MUTED}'>· {esc(e.get('hint'))} · by {esc(e.get('actor'))}</span></li>"
+        for e in events
+    )
+    return (
+        f"<div style='margin-top: 4px'><span style='{MUTED}'>History</span>"
+        f"<ul style='margin: 2px 0; padding-left: 16px'>{items}</ul></div>"
+    )
+
+
+def details_html(
+    key: Mapping[str, Any],
+    now: datetime | None = None,
+    history: list[Mapping[str, Any]] | None = None,
+) -> str:
+    """The inline details of a key: dates, status, permissions, usage, chart and history."""
     usage = key.get("usage") or {}
     daily = list(usage.get("daily") or [])
     recent = sum(int(d.get("count") or 0) for d in daily)
@@ -201,7 +220,8 @@ def details_html(key: Mapping[str, Any], now: datetime | None = None) -> str:
         " background: var(--jp-layout-color2, transparent)'>"
         f"<table style='border-collapse: collapse'>{cells}</table>"
         f"<div style='margin-top: 4px'>{usage_chart(daily)}</div>"
-        f"{f'<div>{reminders}</div>' if reminders else ''}</div>"
+        f"{f'<div>{reminders}</div>' if reminders else ''}"
+        f"{history_html(history, now) if history is not None else ''}</div>"
     )
 
 

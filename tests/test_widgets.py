@@ -235,7 +235,7 @@ async def test_rotate_confirms_names_kernels_and_shows_new_value(kernel, keys_ap
     text, *buttons = shown["rows"]["ci"]["confirm"]
     assert buttons == ["Regenerate Key", "Cancel"]
     assert f"Regenerate 'ci'? Its current value ({old['hint']}) stops working at once" in text
-    assert "Kernels of this server using it: panel.ipynb (python3) (this notebook)." in text
+    assert "Kernels of this server using it: panel.ipynb (this notebook)." in text
 
     shown = await kernel.show("panel.row('ci').cancel_button.click()")
     assert shown["rows"]["ci"]["confirm"] is None
@@ -414,3 +414,36 @@ async def test_key_revoked_elsewhere(kernel, keys_api):
     assert shown["message"].endswith("It may have been revoked elsewhere: reload the list.")
     shown = await kernel.show("panel.refresh_button.click()")
     assert shown["rows"] == {} and shown["message"] == ""
+
+
+async def test_panel_follows_changes_made_elsewhere_in_this_lab(kernel, keys_api):
+    """Created, rotated, deactivated, revoked over REST: an idle panel shows each, live."""
+    import asyncio
+    import time
+
+    async def shown_when(check, what: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 10  # the target is 2 s; bench/ measures it
+        while True:
+            shown = await kernel.show()
+            if check(shown):
+                return shown
+            assert time.monotonic() < deadline, f"the panel did not show {what}: {shown}"
+            await asyncio.sleep(0.2)
+
+    await kernel.run("panel = KeysPanel()")
+    key = await make_key(keys_api, "live")
+    await shown_when(lambda s: "live" in s["rows"], "the new key")
+    await kernel.run("panel.row('live').details_button.click()")
+
+    code, answer = await keys_api("POST", "api/v1/api-keys", key["id"], "rotate")
+    assert code == 200
+    hint = answer["data"]["hint"]
+    shown = await shown_when(lambda s: hint in s["rows"]["live"]["summary"], "the new hint")
+    assert "History rotated" in shown["rows"]["live"]["details"]
+    assert shown["rows"]["live"]["details"].count(" by ") == 2  # rotated, created
+
+    await keys_api("PATCH", "api/v1/api-keys", key["id"], body={"status": "inactive"})
+    await shown_when(lambda s: "inactive" in s["rows"]["live"]["summary"], "the new status")
+    await keys_api("DELETE", "api/v1/api-keys", key["id"])
+    await shown_when(lambda s: "live" not in s["rows"], "the revoke")
+    assert not await kernel.ask("_holds_any_value()")

@@ -41,6 +41,30 @@ export interface IServiceStatus {
   version: string;
 }
 
+/** A running kernel of this server that uses a key (never the value). */
+export interface IKernelUse {
+  kernelId: string;
+  /** The notebook the kernel belongs to, or '' when unknown. */
+  path: string;
+  keyId: string;
+  keyName: string;
+  hint: string;
+}
+
+/** One entry of a key's audit trail. */
+export interface IKeyEvent {
+  id: string;
+  at: string;
+  action: string;
+  keyId: string;
+  keyName: string;
+  hint: string;
+  actor: string;
+}
+
+/** Events about keys on the server's event bus end with this schema id (Contract 4). */
+export const KEY_EVENT_SCHEMA_SUFFIX = '/qbraid_keys_ext/key/v1';
+
 export interface ICreateKeyRequest {
   name: string;
   scopes?: string[];
@@ -100,6 +124,17 @@ export class KeysClient {
 
   deleteKey(id: string): Promise<{ id: string; deleted: boolean }> {
     return this._api('DELETE', `api-keys/${encodeURIComponent(id)}`);
+  }
+
+  /** Which running kernels use which key. */
+  listKernels(): Promise<IKernelUse[]> {
+    return this._request<IKernelUse[]>('GET', URLExt.join(NAMESPACE, 'kernels'), undefined, true);
+  }
+
+  /** The newest `limit` events of a key's audit trail. */
+  listEvents(keyId: string, limit = 10): Promise<IKeyEvent[]> {
+    const query = `?keyId=${encodeURIComponent(keyId)}&limit=${limit}`;
+    return this._api<IKeyEvent[]>('GET', `events${query}`);
   }
 
   status(): Promise<IServiceStatus> {

@@ -255,14 +255,30 @@ export async function showValueOnce(
   }
 }
 
-export async function confirmRotate(key: IApiKey): Promise<boolean> {
+/** A paragraph naming the open notebooks whose kernels use a key, or nothing. */
+function usersNote(users: string[], rotating: boolean): HTMLElement[] {
+  if (!users.length) {
+    return [];
+  }
+  const then = rotating
+    ? 'They switch to the new value by themselves.'
+    : 'Their next qBraid request will fail.';
+  return [
+    el('p', { className: 'qbk-Confirm-users' }, [
+      `Used now by ${users.map(user => `"${user}"`).join(', ')}. ${then}`
+    ])
+  ];
+}
+
+export async function confirmRotate(key: IApiKey, users: string[] = []): Promise<boolean> {
   const body = el('div', { className: 'qbk-Confirm' }, [
     el('p', {}, [
       `A new value is created for "${key.name}", with the same name and permissions.`
     ]),
     el('p', { className: 'qbk-Confirm-warning' }, [
-      `The old value (${key.hint}) stops working at once: notebooks, jobs and scripts that use it fail until they get the new one.`
-    ])
+      `The old value (${key.hint}) stops working at once. Notebooks of this Lab that use the key follow it; jobs and scripts elsewhere fail until they get the new value.`
+    ]),
+    ...usersNote(users, true)
   ]);
   const result = await showDialog({
     title: 'Regenerate Key',
@@ -272,13 +288,14 @@ export async function confirmRotate(key: IApiKey): Promise<boolean> {
   return result.button.accept;
 }
 
-export async function confirmRevoke(key: IApiKey): Promise<boolean> {
+export async function confirmRevoke(key: IApiKey, users: string[] = []): Promise<boolean> {
   const body = el('div', { className: 'qbk-Confirm' }, [
     el('p', {}, [`Revoke "${key.name}" (${key.hint}) permanently?`]),
     el('p', { className: 'qbk-Confirm-warning' }, [
       'Anything that uses it stops working at once. A revoked key cannot be restored; ' +
         "its value is also removed from this Lab's keyring."
-    ])
+    ]),
+    ...usersNote(users, false)
   ]);
   const result = await showDialog({
     title: 'Revoke API Key',

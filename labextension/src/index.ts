@@ -8,7 +8,7 @@ import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
-import { KeysClient } from './api';
+import { KEY_EVENT_SCHEMA_SUFFIX, KeysClient } from './api';
 import { keyIcon } from './icons';
 import { useKeyInNotebook } from './kernel';
 import { KeysPanel } from './panel';
@@ -50,6 +50,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
           throw new Error('Open a notebook first: the key goes into its kernel.');
         }
         return useKeyInNotebook(current, key.name);
+      }
+    });
+    // Live updates: every key change made through this server, and every use or clear in
+    // one of its kernels, arrives on the server's event bus (never with a value).
+    app.serviceManager.events.stream.connect((_, event) => {
+      if (String(event.schema_id).endsWith(KEY_EVENT_SCHEMA_SUFFIX)) {
+        panel.keyChanged();
       }
     });
     notebooks?.currentChanged.connect(() => panel.refreshTarget());

@@ -24,6 +24,16 @@ export interface IKeyActionsOptions {
   useInNotebook: (key: IApiKey) => Promise<string>;
   /** Called with the list index of a key just revoked, before it leaves the list. */
   onRevoked: (index: number) => void;
+  /** The open notebooks whose kernels use a key. */
+  usersOf: (key: IApiKey) => string[];
+}
+
+/** An error about a key as a sentence that names the key. */
+export function keyProblem(key: IApiKey, reason: unknown): string {
+  if (reason instanceof ApiError && reason.code === 'NOT_FOUND') {
+    return `The key "${key.name}" no longer exists: it was revoked elsewhere. The list is reloaded.`;
+  }
+  return `"${key.name}": ${messageOf(reason)}`;
 }
 
 export interface IKeyActions {
@@ -40,16 +50,17 @@ export interface IKeyActions {
 }
 
 export function useKeyActions(options: IKeyActionsOptions): IKeyActions {
-  const { client, keys, setKeys, load, useInNotebook, onRevoked } = options;
+  const { client, keys, setKeys, load, useInNotebook, onRevoked, usersOf } = options;
   const [busy, setBusy] = React.useState<Set<string>>(new Set());
   const [creating, setCreating] = React.useState(false);
 
-  const withBusy = async (id: string, action: () => Promise<void>): Promise<void> => {
+  const withBusy = async (key: IApiKey, action: () => Promise<void>): Promise<void> => {
+    const id = key.id;
     setBusy(prev => new Set(prev).add(id));
     try {
       await action();
     } catch (reason) {
-      Notification.error(messageOf(reason), { autoClose: 8000 });
+      Notification.error(keyProblem(key, reason), { autoClose: 8000 });
       if (reason instanceof ApiError && (reason.upstreamDown || reason.code === 'NOT_FOUND')) {
         void load();
       }
@@ -128,8 +139,8 @@ export function useKeyActions(options: IKeyActionsOptions): IKeyActions {
   };
 
   const rotate = (key: IApiKey): Promise<void> =>
-    withBusy(key.id, async () => {
-      if (!(await confirmRotate(key))) {
+    withBusy(key, async () => {
+      if (!(await confirmRotate(key, usersOf(key)))) {
         return;
       }
       const rotated = await client.rotateKey(key.id);
@@ -144,8 +155,8 @@ export function useKeyActions(options: IKeyActionsOptions): IKeyActions {
     });
 
   const revoke = (key: IApiKey): Promise<void> =>
-    withBusy(key.id, async () => {
-      if (!(await confirmRevoke(key))) {
+    withBusy(key, async () => {
+      if (!(await confirmRevoke(key, usersOf(key)))) {
         return;
       }
       await client.deleteKey(key.id);
@@ -160,13 +171,13 @@ export function useKeyActions(options: IKeyActionsOptions): IKeyActions {
     });
 
   const toggleStatus = (key: IApiKey): Promise<void> =>
-    withBusy(key.id, async () => {
+    withBusy(key, async () => {
       const next = key.status === 'active' ? 'inactive' : 'active';
       replaceKey(await client.setStatus(key.id, next));
     });
 
   const use = (key: IApiKey): Promise<void> =>
-    withBusy(key.id, async () => {
+    withBusy(key, async () => {
       const message = await useInNotebook(key);
       Notification.success(message, { autoClose: 5000 });
       void load();

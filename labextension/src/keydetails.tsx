@@ -2,14 +2,54 @@
 // usage and the usage chart.
 import * as React from 'react';
 
-import { IApiKey } from './api';
+import { IApiKey, IKeyEvent, KeysClient } from './api';
 import { fullDate, timeAgo } from './time';
 import { UsageChart } from './usagechart';
 
 export interface IKeyDetailsProps {
   apiKey: IApiKey;
   busy: boolean;
+  client: KeysClient;
   onToggleStatus: () => void;
+}
+
+/** The newest 10 events of the key's audit trail, reloaded whenever the key changes. */
+function History(props: { apiKey: IApiKey; client: KeysClient }): JSX.Element {
+  const { apiKey: key, client } = props;
+  const [events, setEvents] = React.useState<IKeyEvent[] | null>(null);
+  const [problem, setProblem] = React.useState<string | null>(null);
+  React.useEffect(() => {
+    let live = true;
+    client.listEvents(key.id, 10).then(
+      found => live && (setEvents(found), setProblem(null)),
+      reason => live && setProblem(reason instanceof Error ? reason.message : String(reason))
+    );
+    return () => {
+      live = false;
+    };
+  }, [client, key.id, key.name, key.hint, key.status]);
+  if (problem) {
+    return <p className="qbk-History-empty">The history could not be loaded: {problem}</p>;
+  }
+  if (!events) {
+    return <p className="qbk-History-empty">Loading the history…</p>;
+  }
+  if (!events.length) {
+    return <p className="qbk-History-empty">No recorded changes.</p>;
+  }
+  return (
+    <ol className="qbk-History" aria-label={`History of ${key.name}`}>
+      {events.map(event => (
+        <li key={event.id} className="qbk-History-event" data-action={event.action}>
+          <span className="qbk-History-action">{event.action}</span>{' '}
+          <span title={fullDate(event.at)}>{timeAgo(event.at)}</span>
+          <span className="qbk-History-detail">
+            {event.hint} · by {event.actor}
+          </span>
+        </li>
+      ))}
+    </ol>
+  );
 }
 
 export function KeyDetails(props: IKeyDetailsProps): JSX.Element {
@@ -61,6 +101,8 @@ export function KeyDetails(props: IKeyDetailsProps): JSX.Element {
         </dd>
       </dl>
       <UsageChart daily={daily} />
+      <h3 className="qbk-Details-heading">History</h3>
+      <History apiKey={key} client={props.client} />
     </div>
   );
 }

@@ -1,7 +1,7 @@
 // The sidebar's list of keys: one row per key.
 import * as React from 'react';
 
-import { IApiKey } from './api';
+import { IApiKey, KeysClient } from './api';
 import { IRowHandlers, KeyRow } from './keyrow';
 import { IPanelSettings } from './settings';
 
@@ -13,11 +13,14 @@ export interface IKeyListProps {
   /** Ids of the keys an action is running on. */
   busy: Set<string>;
   notebook: string | null;
+  /** The open notebooks whose kernels use a key. */
+  usersOf: (key: IApiKey) => string[];
+  client: KeysClient;
   handlers: (key: IApiKey) => IRowHandlers;
 }
 
 export function KeyList(props: IKeyListProps): JSX.Element {
-  const { keys, settings, expanded, busy, notebook, handlers } = props;
+  const { keys, settings, expanded, busy, notebook, usersOf, client, handlers } = props;
   return (
     <ul className="qbk-List" aria-label="API keys">
       {keys.map(key => (
@@ -28,6 +31,8 @@ export function KeyList(props: IKeyListProps): JSX.Element {
           expanded={expanded.has(key.id)}
           busy={busy.has(key.id)}
           notebook={notebook}
+          users={usersOf(key)}
+          client={client}
           {...handlers(key)}
         />
       ))}

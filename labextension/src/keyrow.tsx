@@ -9,7 +9,7 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { IApiKey } from './api';
+import { IApiKey, KeysClient } from './api';
 import { KeyDetails } from './keydetails';
 import { IPanelSettings } from './settings';
 import { daysSince, fullDate, shortDate, timeAgo } from './time';
@@ -30,10 +30,13 @@ export interface IRowProps extends IRowHandlers {
   expanded: boolean;
   busy: boolean;
   notebook: string | null;
+  /** The open notebooks whose kernels use this key. */
+  users: string[];
+  client: KeysClient;
 }
 
 export function KeyRow(props: IRowProps): JSX.Element {
-  const { apiKey: key, settings, expanded, busy, notebook } = props;
+  const { apiKey: key, settings, expanded, busy, notebook, users } = props;
   const detailsId = `qbk-details-${key.id}`;
   const ageDays = daysSince(key.rotatedAt ?? key.createdAt);
   const old = ageDays >= settings.ageWarningDays;
@@ -73,6 +76,11 @@ export function KeyRow(props: IRowProps): JSX.Element {
             Last used {timeAgo(key.lastUsedAt)}
           </span>
         </span>
+        {users.length > 0 && (
+          <span className="qbk-Row-users" title="Notebooks whose kernels use this key now">
+            In use by {users.join(', ')}
+          </span>
+        )}
         <span className="qbk-Row-badges">
           {key.stored ? (
             <span
@@ -158,7 +166,12 @@ export function KeyRow(props: IRowProps): JSX.Element {
       </div>
       <div id={detailsId} className="qbk-Details" hidden={!expanded}>
         {expanded && (
-          <KeyDetails apiKey={key} busy={busy} onToggleStatus={props.onToggleStatus} />
+          <KeyDetails
+            apiKey={key}
+            busy={busy}
+            client={props.client}
+            onToggleStatus={props.onToggleStatus}
+          />
         )}
       </div>
     </li>

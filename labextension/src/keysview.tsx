@@ -3,7 +3,7 @@
 import { refreshIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { ApiError, IApiKey, IServiceStatus, KeysClient } from './api';
+import { ApiError, IApiKey, IKernelUse, IServiceStatus, KeysClient } from './api';
 import { messageOf, useKeyActions } from './keyactions';
 import { KeyList } from './keylist';
 import { IPanelSettings } from './settings';
@@ -27,6 +27,7 @@ export function KeysView(props: IViewProps): JSX.Element {
   const [refreshing, setRefreshing] = React.useState(false);
   const [expanded, setExpanded] = React.useState<Set<string>>(new Set());
   const [status, setStatus] = React.useState<IServiceStatus | null>(null);
+  const [uses, setUses] = React.useState<IKernelUse[]>([]);
   const loads = React.useRef(0);
   const root = React.useRef<HTMLDivElement>(null);
   // Set by revoke: where keyboard focus goes once the revoked row is gone from the DOM.
@@ -85,6 +86,10 @@ export function KeysView(props: IViewProps): JSX.Element {
       value => ticket === loads.current && setStatus(value),
       () => ticket === loads.current && setStatus(null)
     );
+    client.listKernels().then(
+      value => ticket === loads.current && setUses(value),
+      () => ticket === loads.current && setUses([])
+    );
   }, [client]);
 
   React.useEffect(() => {
@@ -96,7 +101,13 @@ export function KeysView(props: IViewProps): JSX.Element {
     void load();
   };
 
+  const usersOf = (key: IApiKey): string[] =>
+    uses
+      .filter(use => use.keyId === key.id)
+      .map(use => use.path || `kernel ${use.kernelId.slice(0, 8)}`);
+
   const actions = useKeyActions({
+    usersOf,
     client,
     keys,
     setKeys,
@@ -136,6 +147,8 @@ export function KeysView(props: IViewProps): JSX.Element {
         expanded={expanded}
         busy={actions.busy}
         notebook={notebook}
+        usersOf={usersOf}
+        client={client}
         handlers={key => ({
           onToggleExpanded: () => toggleExpanded(key.id),
           onUse: () => void actions.use(key),

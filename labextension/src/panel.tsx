@@ -19,6 +19,11 @@ import { KeysView } from './keysview';
 import { DEFAULT_SETTINGS, IPanelSettings } from './settings';
 
 
+/** How often a visible panel reloads, to show changes made outside this Lab. */
+const POLL_MS = 60_000;
+/** Events that arrive together (e.g. revoked + cleared) cause one reload. */
+const EVENT_DEBOUNCE_MS = 150;
+
 export interface IPanelOptions {
   client: KeysClient;
   /** Inject a key into the current notebook's kernel; resolves with a message, or throws. */
@@ -58,9 +63,31 @@ export class KeysPanel extends ReactWidget {
     this.update();
   }
 
+  /** A key changed in this Lab (an event on the server's bus): reload soon, once. */
+  keyChanged(): void {
+    if (this._pending === null) {
+      this._pending = window.setTimeout(() => {
+        this._pending = null;
+        this.reload();
+      }, EVENT_DEBOUNCE_MS);
+    }
+  }
+
   protected override onAfterShow(): void {
-    // "Last used" moves while the panel is hidden: refresh on every show.
+    // Changes made outside this Lab send no event: refresh on every show, and every minute
+    // while the panel is visible.
     this.reload();
+    window.clearInterval(this._poll);
+    this._poll = window.setInterval(() => this.isVisible && this.reload(), POLL_MS);
+  }
+
+  protected override onAfterHide(): void {
+    window.clearInterval(this._poll);
+  }
+
+  override dispose(): void {
+    window.clearInterval(this._poll);
+    super.dispose();
   }
 
   protected render(): JSX.Element {
@@ -78,4 +105,6 @@ export class KeysPanel extends ReactWidget {
   private _options: IPanelOptions;
   private _settings: IPanelSettings = DEFAULT_SETTINGS;
   private _generation = 0;
+  private _poll = 0;
+  private _pending: number | null = null;
 }

@@ -84,10 +84,10 @@ def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return result["value"]
 
 
-def call(method: str, path: str, body: Any = None) -> Any:
+def call(method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
     """Call one `qbraid-keys/api/v1` route synchronously; returns `data`, raises KeyApiError."""
     client = server_client()
-    return run_sync(lambda: client.request(method, path, body))
+    return run_sync(lambda: client.request(method, path, body, params=params))
 
 
 def call_server(method: str, path: str, body: Any = None) -> Any:

@@ -38,9 +38,19 @@ class KeyActions:
 
         def fetch() -> None:
             key = self.panel.key_list.replace(call("GET", f"api-keys/{row.key['id']}"))
-            row.open_details(key)
+            row.open_details(key, self._history(key))
 
         self.panel.attempt(f"Loading '{row.name}'", fetch)
+
+    def _history(self, key: Key) -> list[Key]:
+        """The key's newest 10 audit events."""
+        return call("GET", "events", params={"keyId": str(key.get("id")), "limit": "10"}) or []
+
+    def refresh_details(self) -> None:
+        """Reload the history of every row whose details are open."""
+        for row in self.panel.key_list.rows.values():
+            if row.details is not None:
+                row.open_details(row.key, self._history(row.key))
 
     def toggle_status(self, row: KeyRow) -> None:
         """Deactivate an active key, or activate an inactive one."""

@@ -49,6 +49,7 @@ class KeyRow(w.VBox):
         )
         self.line = w.HBox([self.summary, self.tools], layout=s.line)
         self.details: w.HTML | None = None
+        self.history: list[Key] = []
         self.confirm: w.HBox | None = None
         self.confirm_button: w.Button | None = None
         self.cancel_button: w.Button | None = None
@@ -81,7 +82,7 @@ class KeyRow(w.VBox):
             else "Let this key's value work again"
         )
         if self.details is not None:
-            self.details.value = keyview.details_html(key)
+            self.details.value = keyview.details_html(key, history=self.history)
         self._layout()
 
     def _layout(self) -> None:
@@ -93,7 +94,9 @@ class KeyRow(w.VBox):
         if tuple(parts) != self.children:
             self.children = tuple(parts)
 
-    def open_details(self, key: Key) -> None:
+    def open_details(self, key: Key, history: list[Key] | None = None) -> None:
+        if history is not None:
+            self.history = history
         if self.details is None:
             self.details = w.HTML(layout=self.shared.block, style=self.shared.html)
         self.details_button.icon, self.details_button.tooltip = "chevron-up", "Hide details"

@@ -56,8 +56,10 @@ class KeysPanel(w.VBox):
 
         super().__init__([header, self.message, self.form, self.reveal, self.key_list], **kwargs)
         self.add_class("qbraid-keys-panel")
+        self._reload_pending = False
         if keys is None:
             self.reload()
+            self._follow_events()
         else:
             self.key_list.set_keys(keys)
             self.render()
@@ -105,6 +107,35 @@ class KeysPanel(w.VBox):
         ok = self.attempt("Loading keys", lambda: self.key_list.set_keys(call("GET", "api-keys")))
         self.render()
         return ok
+
+    # ---- live updates ----------------------------------------------------------------------
+
+    def _follow_events(self) -> None:
+        """Reload when a key changes in this Lab (the server's event bus), when idle."""
+        from ..kernel.events import EVENTS
+
+        try:
+            from IPython import get_ipython
+
+            self._io_loop = get_ipython().kernel.io_loop
+        except Exception:  # not in a kernel: no live updates
+            return
+        EVENTS.subscribe(self)
+
+    def key_event(self, event: dict[str, Any]) -> None:
+        """A key changed (called from the events thread): reload once, on the kernel's loop."""
+        if not self._reload_pending:
+            self._reload_pending = True
+            self._io_loop.add_callback(self._live_reload)
+
+    def _live_reload(self) -> None:
+        self._reload_pending = False
+        if self.comm is None:  # closed
+            return
+        message = self.message.value
+        if self.reload():
+            self.actions.refresh_details()
+            self.message.value = message  # keep the outcome of the user's last action
 
     def render(self) -> None:
         """Show the current page of keys and the count in the title."""
@@ -185,6 +216,9 @@ class KeysPanel(w.VBox):
 
     def close(self) -> None:
         """Close the panel and every widget model it made (the one-time box included)."""
+        from ..kernel.events import EVENTS
+
+        EVENTS.unsubscribe(self)
         if getattr(self, "value_box", None) is not None:
             self.dismiss_value()
         if isinstance(getattr(self, "key_list", None), KeyList):
