@@ -67,6 +67,7 @@ def test_spec_is_openapi_3_0_and_schemas_are_valid():
         ("/api/v1/api-keys/{id}", "patch"),
         ("/api/v1/api-keys/{id}", "delete"),
         ("/api/v1/api-keys/{id}/rotate", "post"),
+        ("/api/v1/events", "get"),
         ("/api/v1/users/verify", "get"),
     }
 
@@ -111,6 +112,7 @@ async def test_every_operation_is_served_and_matches_its_schema(service):
         ("/api/v1/api-keys/{id}", "patch"): ({"name": "seed2", "status": "inactive"}, auth, 200),
         ("/api/v1/api-keys/{id}", "delete"): (None, auth, 200),
         ("/api/v1/api-keys/{id}/rotate", "post"): (None, auth, 200),
+        ("/api/v1/events", "get"): (None, auth, 200),
         ("/api/v1/users/verify", "get"): (None, {"X-API-Key": value}, 200),
     }
     assert set(requests) == set(operations())
@@ -152,6 +154,8 @@ async def test_error_answers_match_their_schemas(service):
         ("/api/v1/users/verify", "get", f"{base}/users/verify?scope=jobs:write", None,
          {"X-API-Key": value}, 403),
         ("/api/v1/users/verify", "get", f"{base}/users/verify?scope=x", None, {}, 400),
+        ("/api/v1/events", "get", f"{base}/events?limit=500", None, auth, 400),
+        ("/api/v1/events", "get", f"{base}/events?cursor=zz", None, auth, 400),
     ]  # fmt: skip
     for path, method, url, body, headers, expected in cases:
         status, answer = await call(url, method.upper(), body, headers)
