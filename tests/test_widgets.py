@@ -406,12 +406,15 @@ async def test_magic_shows_the_panel(kernel, keys_api):
     assert summary.startswith("ci qbr_")
 
 
-async def test_key_revoked_elsewhere(kernel, keys_api):
+async def test_key_revoked_elsewhere(kernel, keys_api, extension):
     key = await make_key(keys_api, "ci")
     await kernel.run("panel = KeysPanel()")
-    await keys_api("DELETE", "api/v1/api-keys", key["id"])
+    extension.embedded.store.delete(key["id"])  # outside this Lab: no event reaches the panel
     shown = await kernel.show("panel.row('ci').status_button.click()")
-    assert shown["message"].endswith("It may have been revoked elsewhere: reload the list.")
+    assert shown["message"] == (
+        "Deactivating 'ci' failed: the key no longer exists (it was revoked elsewhere). "
+        "Reload the list."
+    )
     shown = await kernel.show("panel.refresh_button.click()")
     assert shown["rows"] == {} and shown["message"] == ""
 

@@ -89,10 +89,14 @@ class KeysPanel(w.VBox):
         try:
             done = action()
         except KeyApiError as err:
-            gone = (
-                " It may have been revoked elsewhere: reload the list." if err.status == 404 else ""
-            )
-            self.say(err.message + gone, "error")
+            if err.status == 404:  # the error names an id; say which key, and what happened
+                self.say(
+                    f"{working} failed: the key no longer exists (it was revoked elsewhere). "
+                    "Reload the list.",
+                    "error",
+                )
+            else:
+                self.say(err.message, "error")
             return False
         except Exception as err:  # never a traceback in the panel
             self.say(f"{working} failed: {type(err).__name__}: {err}", "error")
