@@ -236,15 +236,9 @@ class KeyringHandler(KeysHandler):
     @tornado.web.authenticated
     async def put(self, key_id: str) -> None:
         value = self.json_body().get("value")
-        if not keyformat.is_well_formed(value):
-            raise bad_request(
-                "That is not a qBraid API key value (expected qbr_ followed by 64 lowercase hex "
-                "characters); nothing was stored."
-            )
-        if not keyformat.has_valid_checksum(value):
-            raise bad_request(
-                "That value has a typo: its checksum does not match; nothing was stored."
-            )
+        wrong = keyformat.problem(value)
+        if wrong:
+            raise bad_request(wrong)
         client = await self.upstream()
         key = await client.request("GET", key_path(key_id))
         try:

@@ -220,15 +220,9 @@ def add_key(name: str, read: Callable[[str], str] | None = None) -> str:
         key = _key_named(name)
         prompt = f"Value of qBraid API key {name!r} (input hidden): "
         value = (read or getpass.getpass)(prompt).strip()
-        if not keyformat.is_well_formed(value):
-            raise BadValue(
-                "That is not a qBraid API key value (expected qbr_ followed by 64 lowercase hex "
-                "characters); nothing was stored."
-            )
-        if not keyformat.has_valid_checksum(value):
-            raise BadValue(
-                "That value has a typo: its checksum does not match; nothing was stored."
-            )
+        wrong = keyformat.problem(value)
+        if wrong:
+            raise BadValue(wrong)
         _protect_output()
         STATE.redactor.hide(value, name)
         try:

@@ -37,6 +37,18 @@ def has_valid_checksum(s: object) -> bool:
     return hmac.compare_digest(s[-8:], _checksum(body))  # type: ignore[index]
 
 
+def problem(value: object) -> str | None:
+    """Why ``value`` cannot be a key value, as a sentence for the person who pasted it; or None."""
+    if not is_well_formed(value):
+        return (
+            "That is not a qBraid API key value (expected qbr_ followed by 64 lowercase hex "
+            "characters); nothing was stored."
+        )
+    if not has_valid_checksum(value):
+        return "That value has a typo: its checksum does not match; nothing was stored."
+    return None
+
+
 def hint(value: str) -> str:
     """Return the displayable hint of a value: prefix, first 4 hex, an ellipsis, last 4 hex."""
     return f"{PREFIX}{value[len(PREFIX) : len(PREFIX) + 4]}…{value[-4:]}"
