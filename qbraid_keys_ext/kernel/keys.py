@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from ..service import keyformat
 from ..upstream import KeyApiClient, KeyApiError
 from ..vault import VaultError, vault_for
-from . import holders
+from . import headless, holders
 from .environ import KEY_VAR, KernelCredentials
 from .redact import Redactor
 from .server import ServerNotFound, call, find_server, run_sync, server_status
@@ -131,6 +131,9 @@ def _clean_name(name: str) -> str:
 def use_key(name: str) -> str:
     """Make this kernel use key `name`; returns the one-line message (hint only)."""
     name = _clean_name(name)
+    # Contract 7: with no Jupyter server, keys come from this machine (kernel/headless.py).
+    if (no_server := headless.no_server()) is not None:
+        return headless.use_key(name, no_server)
 
     def use() -> str:
         status = server_status()
@@ -196,6 +199,9 @@ def clear_key() -> str:
 def add_key(name: str, read: Callable[[str], str] | None = None) -> str:
     """Store a value created elsewhere for key `name`: read without echo, checked, verified."""
     name = _clean_name(name)
+    # Contract 7: with no Jupyter server, keys come from this machine (kernel/headless.py).
+    if headless.no_server() is not None:
+        return headless.add_key(name, read or getpass.getpass)
 
     def add() -> str:
         status = server_status()
@@ -232,7 +238,7 @@ def add_key(name: str, read: Callable[[str], str] | None = None) -> str:
                 "VALIDATION_ERROR",
             )
         vault = vault_for(status.get("keyring") or {})
-        vault.store(str(key["id"]), value)
+        vault.store(str(key["id"]), value, name)
         return (
             f"Stored the value of qBraid API key {name!r} ({keyformat.hint(value)}) in this "
             f"Lab's keyring; `%qbraid_key use {name}` puts it in a kernel."
@@ -243,6 +249,9 @@ def add_key(name: str, read: Callable[[str], str] | None = None) -> str:
 
 def list_keys() -> str:
     """The account's keys as a text table: name, hint, status, last used, stored here."""
+    # Contract 7: with no Jupyter server, keys come from this machine (kernel/headless.py).
+    if (no_server := headless.no_server()) is not None:
+        return headless.list_text(no_server)
 
     def listing() -> str:
         keys = call("GET", "api-keys")
@@ -274,6 +283,9 @@ def list_keys() -> str:
 
 def status_text() -> str:
     """Upstream, keyring backend, server found or not, and this kernel's key."""
+    # Contract 7: with no Jupyter server, keys come from this machine (kernel/headless.py).
+    if (no_server := headless.no_server()) is not None:
+        return headless.status_text(no_server)
     lines = []
     try:
         url, _token = find_server()
