@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from . import __version__
 from .kernel import headless
 from .kernel.environ import KernelCredentials
+from .kernel.keys import QBRAID_DEFAULT_UPSTREAM
 from .kernel.server import TOKEN_VAR as SERVER_TOKEN_VAR
 from .kernel.server import URL_VAR as SERVER_URL_VAR
 from .service import keyformat
@@ -98,7 +99,7 @@ def _key_path(key: dict[str, Any], *rest: str) -> str:
 
 def _api_url_for(root: str) -> str | None:
     root = root.rstrip("/")
-    return None if not root or root == headless.DEFAULT_ROOT else f"{root}/api/v1"
+    return None if not root or root == QBRAID_DEFAULT_UPSTREAM else f"{root}/api/v1"
 
 
 class ServerTarget(Target):

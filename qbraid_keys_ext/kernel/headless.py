@@ -23,8 +23,6 @@ from . import keys
 from .environ import URL_VAR
 from .server import ServerNotFound, find_server, run_sync
 
-DEFAULT_ROOT = "https://api-v2.qbraid.com"
-"""qBraid's own key API (qbraid-core's default `https://api-v2.qbraid.com/api/v1`)."""
 ENV_PREFIX = "QBRAID_KEY_"
 CHECK_TIMEOUT = 5.0
 """Seconds to wait for the upstream when checking a key; past it the key is used unchecked."""
@@ -54,7 +52,7 @@ class Upstream:
     @property
     def is_default(self) -> bool:
         """Whether this is qBraid's own key API (then `QBRAID_API_URL` is left unset)."""
-        return self.root == DEFAULT_ROOT
+        return self.root == keys.QBRAID_DEFAULT_UPSTREAM
 
     @property
     def namespace(self) -> str:
@@ -70,7 +68,7 @@ def upstream() -> Upstream:
     """The upstream of `QBRAID_API_URL` (`{root}/api/v1` or `{root}`), else qBraid's default."""
     raw = (os.environ.get(URL_VAR) or "").strip().rstrip("/")
     if not raw:
-        return Upstream(DEFAULT_ROOT, "qBraid's default")
+        return Upstream(keys.QBRAID_DEFAULT_UPSTREAM, "qBraid's default")
     root = raw[: -len("/api/v1")] if raw.endswith("/api/v1") else raw
     return Upstream(root.rstrip("/"), URL_VAR)
 
