@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .lab_server import isolated_env
+from .lab_server import isolated_env, stop_process
 
 BIN = Path(sys.executable).parent
 QBRAID_KEYS = str(BIN / "qbraid-keys")
@@ -57,15 +57,9 @@ class KeyServiceProcess:
         return self
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.proc.stdout.close()
+        stop_process(self.proc)
+        if self.proc is not None:
+            self.proc.stdout.close()
 
     def request(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
