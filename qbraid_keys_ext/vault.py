@@ -48,6 +48,8 @@ T = TypeVar("T")
 
 SERVICE = "qbraid-keys"
 INDEX_SERVICE = "qbraid-keys-index"
+EMBEDDED = "embedded"
+"""The keyring host of the embedded key service's keys (its port changes at every start)."""
 BACKEND_VAR = "QBRAID_KEYS_KEYRING"
 FILE_VAR = "QBRAID_KEYS_KEYRING_FILE"
 TIMEOUT = 4.0
@@ -482,7 +484,7 @@ def find_name(index: dict[str, dict[str, str]], name: str) -> tuple[str, dict[st
 
 def vault_for(keyring_info: dict[str, Any]) -> Vault:
     """The vault a kernel uses: the same keyring the server reported in `/qbraid-keys/status`."""
-    namespace = keyring_info.get("namespace") or "embedded"
+    namespace = keyring_info.get("namespace") or EMBEDDED
     if keyring_info.get("error"):
         raise VaultError(str(keyring_info["error"]))
     if keyring_info.get("class") == f"{__name__}.FileKeyring" and keyring_info.get("path"):

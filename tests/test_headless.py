@@ -19,6 +19,7 @@ import nbformat
 import pytest
 
 from qbraid_keys_ext.service import keyformat
+from qbraid_keys_ext.vault import FileKeyring, Vault
 
 from .kernel_helpers import KernelSession, assert_absent
 from .standalone import TOKEN, KeyServiceProcess, cli, machine_env, run
@@ -125,6 +126,7 @@ CELLS = [
     "%qbraid_key use extra",
     "os.environ['QBRAID_API_URL'] = 'http://127.0.0.1:9/api/v1'\n%qbraid_key use lost",
     "%qbraid_key current",
+    "%qbraid_key use lab-only",
 ]
 
 
@@ -149,6 +151,10 @@ def test_headless_commands_errors_and_hiding(tmp_path, service, machine, leak_re
         "QBRAID_KEY_LOST": lost,
         "EXTRA_VALUE": extra,
     }
+    lab_only = keyformat.generate()  # stored by a Lab on the embedded service, say
+    leak_registry.add_values(lab_only)
+    ring = FileKeyring(machine["QBRAID_KEYS_KEYRING_FILE"])
+    Vault("embedded", ring).store("key_lab", lab_only, "lab-only")
     src = tmp_path / "commands.ipynb"
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
@@ -158,7 +164,7 @@ def test_headless_commands_errors_and_hiding(tmp_path, service, machine, leak_re
     assert done.code == 0, done.stderr[-3000:]
     raw = out.read_text()
     leak_registry.add_path(out)
-    for secret in (value, revoked, off["value"], extra, typo, lost):
+    for secret in (value, revoked, off["value"], extra, typo, lost, lab_only):
         assert_absent(secret, raw, "the executed notebook")
     cells = nbformat.reads(raw, as_version=4).cells
     shown = [text_of(cell.outputs) for cell in cells]
@@ -206,6 +212,7 @@ def test_headless_commands_errors_and_hiding(tmp_path, service, machine, leak_re
         "QBRAID_KEY_LOST; not checked: http://127.0.0.1:9 could not be reached."
     )
     assert shown[15].strip() == f"This kernel uses qBraid API key 'lost' ({keyformat.hint(lost)})."
+    failure(16, "no key named 'lab-only' (there is one of a JupyterLab's embedded key service")
 
 
 def test_plain_ipython(tmp_path, service, machine, leak_registry):

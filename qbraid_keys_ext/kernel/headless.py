@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from ..service import keyformat
 from ..upstream import KeyApiClient, KeyApiError
-from ..vault import Vault, VaultError
+from ..vault import EMBEDDED, Vault, VaultError
 from . import keys
 from .environ import URL_VAR
 from .server import ServerNotFound, find_server, run_sync
@@ -128,6 +128,11 @@ def find_value(name: str, up: Upstream, also_looked: str = "") -> Found:
         if hit and value:
             return Found(value, "this machine's keyring", hit[0], keyformat.hint(value))
         missing = "recorded, but its value is gone" if hit else f"no key named {name!r}"
+        if not hit and up.namespace != EMBEDDED and Vault(EMBEDDED).named(name):
+            missing += (
+                " (there is one of a JupyterLab's embedded key service, which works only in "
+                "that Lab's kernels)"
+            )
         looked.append(f"{_keyring_place(vault)}: {missing}")
     except VaultError as err:
         looked.append(f"this machine's keyring: unusable ({err})")
