@@ -277,10 +277,10 @@ async def find_server(wanted: str | None, timeout: float) -> ServerTarget | None
         except KeyApiError as err:
             why = err.message
             if err.status in (401, 403):
-                why = f"refused the token (HTTP {err.status}; set {SERVER_TOKEN_VAR})"
+                why = f"it refused the token (HTTP {err.status}; set {SERVER_TOKEN_VAR})"
             elif err.status == 404:
-                why = "does not have qbraid-keys-ext enabled"
-            tried.append(f"{url} {why}")
+                why = "it does not have qbraid-keys-ext enabled"
+            tried.append(f"{url}: {why}")
             continue
         except CliError as err:
             tried.append(err.message)

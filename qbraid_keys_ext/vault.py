@@ -365,7 +365,7 @@ class Vault:
         change: Callable[[dict[str, dict[str, str]]], Any],
     ) -> None:
         """Read, change and write the name index under a lock shared with other processes."""
-        folder = keyring_file().parent
+        folder = (backend.path if isinstance(backend, FileKeyring) else keyring_file()).parent
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         with _file_lock(folder, ".index.lock"):
             keys = self._read_index(backend)
