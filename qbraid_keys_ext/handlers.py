@@ -118,14 +118,23 @@ class KeysHandler(APIHandler):
         except VaultError as err:
             self.log.warning("qBraid keys: %s", err)
             held = set()
+        else:
+            await self.keep_names(keys, held)
         for key in keys:
             key["stored"] = key.get("id") in held
         return keys
 
-    async def keep_value(self, key: dict[str, Any]) -> dict[str, Any]:
-        """Store a one-time value in the keyring; the answer says whether that worked."""
+    async def keep_names(self, keys: list[dict[str, Any]], held: set[str]) -> None:
+        """Keep the keyring's name index (for headless kernels and the CLI) in line with `keys`."""
         try:
-            await self.in_keyring(self.keys.vault.store, key["id"], key["value"])
+            await self.in_keyring(self.keys.vault.reindex, keys, held)
+        except VaultError as err:
+            self.log.warning("qBraid keys: the key names were not updated: %s", err)
+
+    async def keep_value(self, key: dict[str, Any]) -> dict[str, Any]:
+        """Store a one-time value (and its name) in the keyring; the answer says if that worked."""
+        try:
+            await self.in_keyring(self.keys.vault.store, key["id"], key["value"], key.get("name"))
             key["stored"] = True
         except VaultError as err:
             key["stored"] = False
@@ -202,12 +211,23 @@ class KeyHandler(KeysHandler):
 class RotateHandler(KeysHandler):
     @tornado.web.authenticated
     async def post(self, key_id: str) -> None:
+        # An optional body {"store": false} skips the keyring, as on create.
+        store = self.json_body().get("store", True) if self.request.body else True
+        if not isinstance(store, bool):
+            raise bad_request("'store' must be true or false.")
         client = await self.upstream()
         held = self.keys.kernel_keys
         held.rotating(key_id, True)  # kernels using the key wait for its new value
         try:
             key = await client.request("POST", key_path(key_id, "rotate"), headers=self.actor)
-            await self.keep_value(key)
+            if store:
+                await self.keep_value(key)
+            else:  # the old value is dead: drop it, but never lose the answer
+                key["stored"] = False
+                try:
+                    await self.in_keyring(self.keys.vault.delete, key_id)
+                except VaultError as err:
+                    key["keyringError"] = str(err)
         finally:
             held.rotating(key_id, False)
         self.keys.announce("rotated", key)
@@ -254,7 +274,7 @@ class KeyringHandler(KeysHandler):
                 f"That value belongs to the key {owner.get('name')!r}, not {key.get('name')!r}; "
                 "nothing was stored."
             )
-        await self.in_keyring(self.keys.vault.store, key_id, value)
+        await self.in_keyring(self.keys.vault.store, key_id, value, key.get("name"))
         key["stored"] = True
         self.keys.announce("stored", key)
         self.answer(key)

@@ -32,13 +32,17 @@ class KeyApiError(Exception):
         return {"success": False, "message": self.message, "error": {"code": self.code}}
 
 
-def unavailable(url: str, why: str) -> KeyApiError:
-    """A 502 UPSTREAM_UNAVAILABLE error that says what to check."""
+URL_SETTING = "c.QbraidKeys.upstream_url"
+TIMEOUT_SETTING = "c.QbraidKeys.timeout"
+
+
+def unavailable(url: str, why: str, setting: str = URL_SETTING) -> KeyApiError:
+    """A 502 UPSTREAM_UNAVAILABLE error that says what to check (`setting` names the URL)."""
     return KeyApiError(
         502,
         "UPSTREAM_UNAVAILABLE",
         f"The qBraid key service at {url} {why}. Check that it is running and that "
-        "c.QbraidKeys.upstream_url points at it.",
+        f"{setting} points at it.",
     )
 
 
@@ -46,11 +50,17 @@ class KeyApiClient:
     """Calls one key API (`{base_url}/...`) with fixed credential headers."""
 
     def __init__(
-        self, base_url: str, headers: Mapping[str, str] | None = None, *, timeout: float = 10.0
+        self,
+        base_url: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        timeout: float = 10.0,
+        settings: tuple[str, str] = (URL_SETTING, TIMEOUT_SETTING),
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.headers = dict(headers or {})
         self.timeout = timeout
+        self.settings = settings  # what fault messages say to check: URL and timeout settings
         self._http: AsyncHTTPClient | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
 
@@ -108,33 +118,32 @@ class KeyApiClient:
                 "UPSTREAM_TIMEOUT",
                 f"The qBraid key service at {self.origin} did not answer within "
                 f"{self.timeout:g} seconds. Check that it is running and reachable, or raise "
-                "c.QbraidKeys.timeout.",
+                f"{self.settings[1]}.",
             ) from None
         except HTTPClientError as err:
             if err.response is None:
-                raise unavailable(self.origin, f"dropped the connection ({err.message})") from None
+                raise self._unavailable(f"dropped the connection ({err.message})") from None
             response = err.response
         except ConnectionRefusedError:
-            raise unavailable(self.origin, "refused the connection") from None
+            raise self._unavailable("refused the connection") from None
         except OSError as err:
-            raise unavailable(
-                self.origin, f"could not be reached ({err.strerror or err})"
-            ) from None
+            raise self._unavailable(f"could not be reached ({err.strerror or err})") from None
         except Exception as err:  # tornado's stream and size errors
-            raise unavailable(
-                self.origin, f"dropped the connection ({type(err).__name__})"
-            ) from None
+            raise self._unavailable(f"dropped the connection ({type(err).__name__})") from None
         return self._data(response, envelope)
+
+    def _unavailable(self, why: str) -> KeyApiError:
+        return unavailable(self.origin, why, self.settings[0])
 
     def _data(self, response: HTTPResponse, envelope: bool = True) -> Any:
         if response.code == 599:
-            raise unavailable(self.origin, f"could not be reached ({response.error})")
+            raise self._unavailable(f"could not be reached ({response.error})")
         if response.code >= 500 and response.code not in (502, 504):
-            raise unavailable(self.origin, f"answered with a server error (HTTP {response.code})")
+            raise self._unavailable(f"answered with a server error (HTTP {response.code})")
         try:
             answer = json.loads(response.body or b"")
         except (ValueError, RecursionError):  # RecursionError: nested too deeply
-            raise unavailable(self.origin, "answered with something that is not JSON") from None
+            raise self._unavailable("answered with something that is not JSON") from None
         if not envelope and response.code < 400:
             return answer
         if response.code in (401, 403) and not (isinstance(answer, dict) and "success" in answer):
@@ -144,7 +153,7 @@ class KeyApiClient:
                 f"{self.origin} refused the credentials (HTTP {response.code}).",
             )
         if not isinstance(answer, dict) or not isinstance(answer.get("success"), bool):
-            raise unavailable(self.origin, "answered with JSON that is not a key API answer")
+            raise self._unavailable("answered with JSON that is not a key API answer")
         if answer["success"] and response.code < 400:
             return answer.get("data")
         error = answer.get("error") if isinstance(answer.get("error"), dict) else {}

@@ -14,11 +14,19 @@ Which keyring holds them, chosen the same way by the server and by every kernel:
 
 Every operation is bounded in time (`TIMEOUT`): a locked, missing or hanging keyring gives a
 `VaultError` with a sentence, never a hang and never an unlock prompt.
+
+Beside the values, one more entry per upstream is the *name index* (service
+`qbraid-keys-index`, username `<upstream host>`): JSON `{"version": 1, "keys": {"<key id>":
+{"name", "hint", "at"}}}`, names, ids and hints only, never a value. It lets code with no Jupyter
+server and no account token (a notebook run by nbconvert or papermill, the `qbraid-keys`
+command) find a stored value by key name. Storing a value with its name records it, deleting a
+value drops it, and `reindex` brings it in line with a key listing (renames, older entries).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import sys
@@ -34,9 +42,14 @@ import keyring.core
 import keyring.errors
 from keyring.compat import properties
 
+from .service import keyformat
+
 T = TypeVar("T")
 
 SERVICE = "qbraid-keys"
+INDEX_SERVICE = "qbraid-keys-index"
+EMBEDDED = "embedded"
+"""The keyring host of the embedded key service's keys (its port changes at every start)."""
 BACKEND_VAR = "QBRAID_KEYS_KEYRING"
 FILE_VAR = "QBRAID_KEYS_KEYRING_FILE"
 TIMEOUT = 4.0
@@ -67,14 +80,14 @@ def keyring_file() -> Path:
 
 
 @contextlib.contextmanager
-def _file_lock(folder: Path):
+def _file_lock(folder: Path, name: str = ".keyring.lock"):
     """Serialise read-modify-write cycles of the server and kernels (POSIX advisory lock)."""
     try:
         import fcntl
     except ImportError:  # Windows always has a system keyring; no lock needed there
         yield
         return
-    fd = os.open(folder / ".keyring.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -305,10 +318,18 @@ class Vault:
             _check_secret_service(backend)
         return backend
 
-    def store(self, key_id: str, value: str) -> None:
-        """Keep a key value (replacing an older one)."""
-        name = self.username(key_id)
-        _bounded("store the key", lambda: self._ready().set_password(SERVICE, name, value))
+    def store(self, key_id: str, value: str, name: str | None = None) -> None:
+        """Keep a key value (replacing an older one); with `name`, record it in the name index."""
+        username = self.username(key_id)
+
+        def put() -> None:
+            backend = self._ready()
+            backend.set_password(SERVICE, username, value)
+            if name is not None:
+                record = {"name": name, "hint": keyformat.hint(value), "at": _now()}
+                self._change_index(backend, lambda keys: _put(keys, key_id, record))
+
+        _bounded("store the key", put)
 
     def fetch(self, key_id: str) -> str | None:
         """The stored value of a key, or None."""
@@ -316,10 +337,86 @@ class Vault:
         return _bounded("read the key", lambda: self._ready().get_password(SERVICE, name))
 
     def delete(self, key_id: str) -> None:
-        """Forget a key value (no error when none is stored)."""
+        """Forget a key value and its name (no error when none is stored)."""
         name = self.username(key_id)
         with contextlib.suppress(keyring.errors.PasswordDeleteError):
             _bounded("delete the key", lambda: self._ready().delete_password(SERVICE, name))
+        _bounded(
+            "update the key names",
+            lambda: self._change_index(self._ready(), lambda keys: keys.pop(key_id, None)),
+        )
+
+    # -- the name index --------------------------------------------------------------------
+
+    def _read_index(self, backend: keyring.backend.KeyringBackend) -> dict[str, dict[str, str]]:
+        raw = backend.get_password(INDEX_SERVICE, self.namespace)
+        try:
+            data = json.loads(raw or "{}")
+            keys = data.get("keys", {}) if isinstance(data, dict) else {}
+        except ValueError:
+            keys = {}  # damaged: rebuilt by the next store or reindex
+        if not isinstance(keys, dict):
+            return {}
+        return {k: v for k, v in keys.items() if isinstance(v, dict) and v.get("name")}
+
+    def _change_index(
+        self,
+        backend: keyring.backend.KeyringBackend,
+        change: Callable[[dict[str, dict[str, str]]], Any],
+    ) -> None:
+        """Read, change and write the name index under a lock shared with other processes."""
+        folder = (backend.path if isinstance(backend, FileKeyring) else keyring_file()).parent
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with _file_lock(folder, ".index.lock"):
+            keys = self._read_index(backend)
+            before = json.dumps(keys, sort_keys=True)
+            change(keys)
+            if json.dumps(keys, sort_keys=True) != before:
+                text = json.dumps({"version": 1, "keys": keys}, sort_keys=True)
+                backend.set_password(INDEX_SERVICE, self.namespace, text)
+
+    def names(self) -> dict[str, dict[str, str]]:
+        """The name index of this upstream: key id -> `{"name", "hint", "at"}` (no values)."""
+        return _bounded(
+            "read the key names",
+            lambda: self._read_index(self._ready()),
+            threaded=not self.local,
+        )
+
+    def named(self, name: str) -> tuple[str, dict[str, str]] | None:
+        """The key id and index record stored under `name` (exact, else any case), or None."""
+        return find_name(self.names(), name)
+
+    def reindex(self, keys: Iterable[dict[str, Any]], held: Iterable[str]) -> None:
+        """Bring the name index in line with key objects, `held` being the ids stored here.
+
+        Keys held here are recorded under their current name; keys of the listing that are
+        not held are dropped; ids missing from the listing (another page) are left alone.
+        """
+        held = set(held)
+        listed = [k for k in keys if isinstance(k.get("id"), str)]
+        index = self.names()
+        wanted = {k["id"]: k for k in listed if k["id"] in held}
+        stale = [k["id"] for k in listed if k["id"] not in held and k["id"] in index]
+        renamed = [
+            i for i, k in wanted.items() if (index.get(i) or {}).get("name") != k.get("name")
+        ]
+        if not stale and not renamed:
+            return
+
+        def change(entries: dict[str, dict[str, str]]) -> None:
+            for key_id in stale:
+                entries.pop(key_id, None)
+            for key_id in renamed:
+                key = wanted[key_id]
+                old = entries.get(key_id) or {}
+                entries[key_id] = {
+                    "name": str(key.get("name")),
+                    "hint": str(key.get("hint") or old.get("hint") or ""),
+                    "at": old.get("at") or _now(),
+                }
+
+        _bounded("update the key names", lambda: self._change_index(self._ready(), change))
 
     def holds(self, key_ids: Iterable[str]) -> set[str]:
         """Which of these keys have a stored value (one read on the file backend)."""
@@ -368,9 +465,26 @@ class Vault:
         return info
 
 
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _put(keys: dict[str, dict[str, str]], key_id: str, record: dict[str, str]) -> None:
+    keys[key_id] = record
+
+
+def find_name(index: dict[str, dict[str, str]], name: str) -> tuple[str, dict[str, str]] | None:
+    """The entry of `index` named `name`: exact match first, then any case; newest wins."""
+    for same in (lambda n: n == name, lambda n: n.casefold() == name.casefold()):
+        found = [(i, r) for i, r in index.items() if same(str(r.get("name")))]
+        if found:
+            return max(found, key=lambda item: str(item[1].get("at") or ""))
+    return None
+
+
 def vault_for(keyring_info: dict[str, Any]) -> Vault:
     """The vault a kernel uses: the same keyring the server reported in `/qbraid-keys/status`."""
-    namespace = keyring_info.get("namespace") or "embedded"
+    namespace = keyring_info.get("namespace") or EMBEDDED
     if keyring_info.get("error"):
         raise VaultError(str(keyring_info["error"]))
     if keyring_info.get("class") == f"{__name__}.FileKeyring" and keyring_info.get("path"):

@@ -73,6 +73,18 @@ def isolated_env(root: Path) -> dict[str, str]:
     return env
 
 
+def stop_process(proc: subprocess.Popen | None, grace: float = 15) -> None:
+    """SIGTERM a process we started and wait for it; SIGKILL after `grace` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 class LabServer:
     """`jupyter lab` on a free loopback port with a random token; stop() ends it."""
 
@@ -164,14 +176,7 @@ class LabServer:
             return ""
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop_process(self.proc)
 
 
 class NotebookServer(LabServer):

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from ..service import keyformat
 from ..upstream import KeyApiError
 from ..vault import VaultError, vault_for
-from . import follow, holders
+from . import follow, headless, holders
 from .environ import KEY_VAR, KernelCredentials
 from .redact import Redactor
 from .server import ServerNotFound, call, call_server, find_server, server_status
@@ -142,6 +142,9 @@ def _clean_name(name: str) -> str:
 def use_key(name: str) -> str:
     """Make this kernel use key `name`; returns the one-line message (hint only)."""
     name = _clean_name(name)
+    # Contract 7: with no Jupyter server, keys come from this machine (kernel/headless.py).
+    if (no_server := headless.no_server()) is not None:
+        return headless.use_key(name, no_server)
 
     def use() -> str:
         status = server_status()
@@ -215,6 +218,9 @@ def clear_key() -> str:
 def add_key(name: str, read: Callable[[str], str] | None = None) -> str:
     """Store a value created elsewhere for key `name`: read without echo, checked, verified."""
     name = _clean_name(name)
+    # Contract 7: with no Jupyter server, keys come from this machine (kernel/headless.py).
+    if headless.no_server() is not None:
+        return headless.add_key(name, read or getpass.getpass)
 
     def add() -> str:
         key = _key_named(name)
@@ -245,6 +251,9 @@ def add_key(name: str, read: Callable[[str], str] | None = None) -> str:
 
 def list_keys() -> str:
     """The account's keys as a text table: name, hint, status, last used, stored here."""
+    # Contract 7: with no Jupyter server, keys come from this machine (kernel/headless.py).
+    if (no_server := headless.no_server()) is not None:
+        return headless.list_text(no_server)
 
     def listing() -> str:
         keys = call("GET", "api-keys")
@@ -276,6 +285,9 @@ def list_keys() -> str:
 
 def status_text() -> str:
     """Upstream, keyring backend, server found or not, and this kernel's key."""
+    # Contract 7: with no Jupyter server, keys come from this machine (kernel/headless.py).
+    if (no_server := headless.no_server()) is not None:
+        return headless.status_text(no_server)
     lines = []
     try:
         url, _token = find_server()
