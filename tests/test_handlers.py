@@ -72,17 +72,16 @@ async def test_details_fields(keys_api):
     assert "stored" in key
 
 
-async def test_default_scopes_and_scope_list(keys_api):
+async def test_default_scopes_are_read_only(keys_api):
     _, scopes = await keys_api("GET", "api/v1/api-key-scopes")
-    names = {s["name"] for s in scopes["data"]}
-    assert names >= {"devices:read", "jobs:read", "jobs:write", "credits:read"}
-    _, created = await keys_api("POST", "api/v1/api-keys", body={"name": "all"})
-    assert set(created["data"]["scopes"]) == {
-        "devices:read",
-        "jobs:read",
-        "jobs:write",
-        "credits:read",
+    assert {s["name"]: (s["default"], s["spendsCredits"]) for s in scopes["data"]} == {
+        "devices:read": (True, False),
+        "jobs:read": (True, False),
+        "jobs:write": (False, True),
+        "credits:read": (True, False),
     }
+    _, created = await keys_api("POST", "api/v1/api-keys", body={"name": "reader"})
+    assert created["data"]["scopes"] == ["devices:read", "jobs:read", "credits:read"]
 
 
 async def test_rotate_invalidates_old_value_at_once(keys_api, extension):

@@ -150,11 +150,15 @@ async def test_empty_then_create_shows_value_once_and_forgets_it(kernel, keys_ap
     assert shown["message"] == "" and shown["rows"] == {} and shown["form"] is None
 
     shown = await kernel.show("panel.new_button.click()")
-    assert shown["form"]["scopes"] == ["devices:read", "jobs:read", "jobs:write", "credits:read"]
+    # Least privilege: only the read-only permissions are ticked; jobs:write says it spends.
+    assert shown["form"]["scopes"] == ["devices:read", "jobs:read", "credits:read"]
     assert shown["form"]["store"] is True
+    labels = await kernel.ask("{n: b.description for n, b in panel.scope_boxes.items()}")
+    assert [n for n, label in labels.items() if "spends credits" in label] == ["jobs:write"]
 
     shown = await kernel.show(
         "panel.name_input.value = 'ci'\n"
+        "panel.scope_boxes['jobs:write'].value = True\n"
         "panel.scope_boxes['credits:read'].value = False\n"
         "panel.create_button.click()"
     )

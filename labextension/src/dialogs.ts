@@ -2,6 +2,7 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
+import { isDefaultScope, spendsCredits } from './api';
 import type { IApiKey, IApiKeyWithValue, ICreateKeyRequest, IScope } from './api';
 import { copyText } from './clipboard';
 
@@ -77,23 +78,32 @@ export class CreateKeyForm extends Widget implements Dialog.IBodyWidget<ICreateK
       const box = el('input', {
         type: 'checkbox',
         value: scope.name,
-        checked: chosen ? chosen.includes(scope.name) : true,
+        checked: chosen ? chosen.includes(scope.name) : isDefaultScope(scope),
         id: `${uid}-scope-${scope.name.replace(/[^a-zA-Z0-9_-]/g, '_')}`
       });
       this._scopes.push(box);
+      const credits = spendsCredits(scope)
+        ? [
+            el('span', { className: 'qbk-Badge qbk-Badge-warn qbk-Form-credits' }, [
+              'spends credits'
+            ])
+          ]
+        : [];
       fieldset.append(
         el('label', { htmlFor: box.id, className: 'qbk-Form-check' }, [
           box,
-          el('code', {}, [scope.name]),
+          el('span', {}, [el('code', {}, [scope.name]), ...credits]),
           el('span', { className: 'qbk-Form-hint' }, [scope.description])
         ])
       );
     }
-    if (!scopes.length) {
-      fieldset.append(
-        el('p', { className: 'qbk-Form-hint' }, ['All permissions the service offers will be granted.'])
-      );
-    }
+    fieldset.append(
+      el('p', { className: 'qbk-Form-hint' }, [
+        scopes.length
+          ? 'Read-only permissions are ticked; tick the ones that spend credits only if this key needs them.'
+          : "The service's default permissions will be granted."
+      ])
+    );
 
     this._store = el('input', {
       type: 'checkbox',

@@ -15,7 +15,13 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application, HTTPError, RequestHandler
 
 from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
-from .store import SCOPES, KeyServiceError, KeyStore, check_known_scopes, validation_error
+from .store import (
+    KeyServiceError,
+    KeyStore,
+    check_known_scopes,
+    scope_objects,
+    validation_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +157,7 @@ class BaseHandler(RequestHandler):
 
 class ScopesHandler(BaseHandler):
     async def get(self) -> None:
-        self.reply([{"name": n, "description": d} for n, d in SCOPES.items()])
+        self.reply(scope_objects())
 
 
 class KeysHandler(BaseHandler):

@@ -18,9 +18,13 @@ from . import keyformat
 SCOPES: dict[str, str] = {
     "devices:read": "List quantum devices and read their status.",
     "jobs:read": "Read quantum jobs and their results.",
-    "jobs:write": "Submit and cancel quantum jobs (spends credits).",
+    "jobs:write": "Submit and cancel quantum jobs.",
     "credits:read": "Read the account's credit balance.",
 }
+DEFAULT_SCOPES = ("devices:read", "jobs:read", "credits:read")
+"""What a key gets when its create request names no scopes: the read-only ones."""
+SPENDS_CREDITS = ("jobs:write",)
+"""Scopes whose requests spend the account's credits."""
 STATUSES = ("active", "inactive")
 NAME_MAX = 64
 USAGE_DAYS = 30
@@ -99,6 +103,19 @@ def check_name(name: object) -> str:
     if not 1 <= len(name) <= NAME_MAX:
         raise validation_error(f"The name must be 1 to {NAME_MAX} characters long.")
     return name
+
+
+def scope_objects() -> list[dict[str, Any]]:
+    """The scopes as `GET /api-key-scopes` answers them: granted by default, spending credits."""
+    return [
+        {
+            "name": n,
+            "description": d,
+            "default": n in DEFAULT_SCOPES,
+            "spendsCredits": n in SPENDS_CREDITS,
+        }
+        for n, d in SCOPES.items()
+    ]
 
 
 def check_known_scopes(scopes: Sequence[str]) -> None:
@@ -199,7 +216,7 @@ class KeyStore:
         if "name" not in fields:
             raise validation_error("The name is required.")
         name = check_name(fields["name"])
-        scopes = check_scopes(fields["scopes"]) if "scopes" in fields else list(SCOPES)
+        scopes = check_scopes(fields["scopes"]) if "scopes" in fields else list(DEFAULT_SCOPES)
         value = keyformat.generate()
         key_id = "key_" + secrets.token_hex(8)
         try:

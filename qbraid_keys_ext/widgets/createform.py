@@ -3,6 +3,7 @@ in this Lab's keyring."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import ipywidgets as w
@@ -14,7 +15,7 @@ class CreateForm(w.VBox):
     """The "New API key" form; hidden until `open`."""
 
     def __init__(self) -> None:
-        self.scopes: list[dict[str, str]] | None = None
+        self.scopes: list[dict[str, Any]] | None = None
         self.name_input = w.Text(placeholder="e.g. ci", description="Name")
         self.scope_boxes: dict[str, w.Checkbox] = {}
         self.scope_list = w.VBox()
@@ -28,7 +29,10 @@ class CreateForm(w.VBox):
             [
                 w.HTML(f"<b style='{keyview.FONT}'>New API key</b>"),
                 self.name_input,
-                w.HTML(f"<span style='{keyview.MUTED}'>Permissions</span>"),
+                w.HTML(
+                    f"<span style='{keyview.MUTED}'>Permissions: read-only ones are ticked; tick"
+                    " one that spends credits only if this key needs it.</span>"
+                ),
                 self.scope_list,
                 self.store_box,
                 w.HBox([self.create_button, self.cancel_button]),
@@ -42,13 +46,14 @@ class CreateForm(w.VBox):
     def is_open(self) -> bool:
         return self.layout.display != "none"
 
-    def set_scopes(self, scopes: list[dict[str, str]]) -> None:
-        """One checkbox per scope the server offers."""
+    def set_scopes(self, scopes: list[dict[str, Any]]) -> None:
+        """One checkbox per scope the server offers; only the default (read-only) ones ticked."""
         self.scopes = scopes
         self.scope_boxes = {
             s["name"]: w.Checkbox(
-                value=True,
-                description=f"{s['name']} — {s.get('description', '')}",
+                value=is_default(s),
+                description=scope_label(s),
+                description_allow_html=True,
                 indent=False,
             )
             for s in scopes
@@ -86,3 +91,24 @@ class CreateForm(w.VBox):
             "scopes": [s for s, b in self.scope_boxes.items() if b.value],
             "store": self.store_box.value,
         }
+
+
+def is_default(scope: Mapping[str, Any]) -> bool:
+    """Whether the form ticks a scope at first: the service's default (read-only) set."""
+    return bool(scope.get("default", str(scope.get("name", "")).endswith(":read")))
+
+
+def spends_credits(scope: Mapping[str, Any]) -> bool:
+    """Whether a scope lets a key spend credits (an upstream that does not say: jobs:write)."""
+    return bool(scope.get("spendsCredits", scope.get("name") == "jobs:write"))
+
+
+def scope_label(scope: Mapping[str, Any]) -> str:
+    """A scope's checkbox label (HTML): name, description, and a mark if it spends credits."""
+    mark = (
+        f" <span style='{keyview.PILL_WARN}'>spends credits</span>" if spends_credits(scope) else ""
+    )
+    return (
+        f"<code>{keyview.esc(scope.get('name', ''))}</code> — "
+        f"{keyview.esc(scope.get('description', ''))}{mark}"
+    )

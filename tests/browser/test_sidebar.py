@@ -205,8 +205,16 @@ def test_create_shows_value_once_then_clears_it(page, lab):
     dialog.wait_for()
     assert "Create API Key" in dialog.locator(".jp-Dialog-header").inner_text()
     dialog.locator(".qbk-Form-input").fill("ci")
-    scopes = dialog.locator(".qbk-Form-scopes input[type=checkbox]")
-    assert scopes.count() >= 1
+    # Least privilege: only the read-only permissions are ticked; jobs:write says it spends.
+    ticked = dialog.locator(".qbk-Form-scopes input[type=checkbox]:checked")
+    assert [ticked.nth(i).get_attribute("value") for i in range(ticked.count())] == [
+        "devices:read",
+        "jobs:read",
+        "credits:read",
+    ]
+    spending = dialog.locator(".qbk-Form-check:has(.qbk-Form-credits) input")
+    assert spending.count() == 1 and spending.get_attribute("value") == "jobs:write"
+    dialog.locator(".qbk-Form-scopes input[value='jobs:write']").check()
     dialog.locator(".qbk-Form-scopes input[value='credits:read']").uncheck()
     dialog.locator("button.jp-mod-accept").click()
 
