@@ -22,8 +22,12 @@ export function nameProblem(raw: string, taken: string[] = []): string | null {
   if (CONTROL_CHARS.test(name)) {
     return 'Names cannot contain control characters.';
   }
-  if (taken.includes(name)) {
-    return `A key named "${name}" already exists. Pick another name.`;
+  // Names are unique regardless of case, as the key API compares them.
+  const same = taken.find(other => other.toLowerCase() === name.toLowerCase());
+  if (same !== undefined) {
+    return same === name
+      ? `A key named "${name}" already exists. Pick another name.`
+      : `A key named "${same}" already exists (names are unique regardless of case). Pick another name.`;
   }
   return null;
 }

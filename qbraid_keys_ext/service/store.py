@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -14,6 +15,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import keyformat
+
+log = logging.getLogger(__name__)
 
 SCOPES: dict[str, str] = {
     "devices:read": "List quantum devices and read their status.",
@@ -36,6 +39,7 @@ CREATE TABLE IF NOT EXISTS keys (
     id TEXT PRIMARY KEY,
     account TEXT NOT NULL,
     name TEXT NOT NULL,
+    name_fold TEXT NOT NULL,
     digest TEXT NOT NULL,
     hint TEXT NOT NULL,
     scopes TEXT NOT NULL,
@@ -52,6 +56,20 @@ CREATE TABLE IF NOT EXISTS usage (
     count INTEGER NOT NULL,
     PRIMARY KEY (key_id, date)
 );
+"""
+
+# Names are unique regardless of case. Enforced on every new name (insert or rename) rather
+# than by a unique index, so a database made before this rule, which may hold `dup` and
+# `DUP`, keeps both keys working as they are; neither can be joined by a third `Dup`.
+_NAME_RULE = """
+CREATE INDEX IF NOT EXISTS keys_name_fold ON keys (account, name_fold);
+CREATE TRIGGER IF NOT EXISTS keys_name_fold_insert BEFORE INSERT ON keys
+WHEN EXISTS (SELECT 1 FROM keys WHERE account = NEW.account AND name_fold = NEW.name_fold)
+BEGIN SELECT RAISE(ABORT, 'NAME_TAKEN'); END;
+CREATE TRIGGER IF NOT EXISTS keys_name_fold_update BEFORE UPDATE OF name_fold ON keys
+WHEN NEW.name_fold IS NOT OLD.name_fold AND EXISTS
+    (SELECT 1 FROM keys WHERE account = NEW.account AND name_fold = NEW.name_fold)
+BEGIN SELECT RAISE(ABORT, 'NAME_TAKEN'); END;
 """
 
 
@@ -91,6 +109,11 @@ def utcnow() -> datetime:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fold_name(name: str) -> str:
+    """A name as names are compared: regardless of case (`dup`, `DUP` and `Dup` are one name)."""
+    return name.casefold()
 
 
 def check_name(name: object) -> str:
@@ -184,6 +207,8 @@ class KeyStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        self._fold_names()
+        self._db.executescript(_NAME_RULE)
         self._account = account
         self._clock = clock
         self._write_through = write_through  # usage written on every verify (benchmarks)
@@ -221,12 +246,14 @@ class KeyStore:
         key_id = "key_" + secrets.token_hex(8)
         try:
             self._db.execute(
-                "INSERT INTO keys (id, account, name, digest, hint, scopes, status, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'active', ?)",
+                "INSERT INTO keys"
+                " (id, account, name, name_fold, digest, hint, scopes, status, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?)",
                 (
                     key_id,
                     self._account,
                     name,
+                    fold_name(name),
                     keyformat.digest(value),
                     keyformat.hint(value),
                     json.dumps(scopes),
@@ -244,6 +271,7 @@ class KeyStore:
         changes: dict[str, str] = {}
         if "name" in fields:
             changes["name"] = check_name(fields["name"])
+            changes["name_fold"] = fold_name(changes["name"])
         if "status" in fields:
             changes["status"] = check_status(fields["status"])
         if changes:
@@ -355,6 +383,36 @@ class KeyStore:
 
     # -- helpers -------------------------------------------------------------------------
 
+    def _fold_names(self) -> None:
+        """Give a database made before names were compared regardless of case its folded names.
+
+        Keys whose names differ only in case stay as they are (renaming one would break the
+        scripts that name it); the pairs are logged, and a rename of either resolves them.
+        """
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(keys)")}
+        if "name_fold" in columns:
+            return
+        with self._transaction():
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(keys)")}
+            if "name_fold" in columns:  # another process did it first
+                return
+            self._db.execute("ALTER TABLE keys ADD COLUMN name_fold TEXT NOT NULL DEFAULT ''")
+            rows = self._db.execute("SELECT id, account, name FROM keys").fetchall()
+            self._db.executemany(
+                "UPDATE keys SET name_fold = ? WHERE id = ?",
+                [(fold_name(row["name"]), row["id"]) for row in rows],
+            )
+        groups: dict[tuple[str, str], list[str]] = {}
+        for row in rows:
+            groups.setdefault((row["account"], fold_name(row["name"])), []).append(row["name"])
+        for names in groups.values():
+            if len(names) > 1:
+                log.warning(
+                    "API keys %s have names that differ only in case; they keep working, and "
+                    "no other key may take such a name. Rename all but one to tell them apart.",
+                    " and ".join(quote(n) for n in sorted(names)),
+                )
+
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
 
@@ -367,7 +425,15 @@ class KeyStore:
         return row
 
     def _name_taken(self, name: str) -> KeyServiceError:
-        return KeyServiceError(409, "NAME_TAKEN", f"An API key named {quote(name)} already exists.")
+        row = self._db.execute(
+            "SELECT name FROM keys WHERE account = ? AND name_fold = ?",
+            (self._account, fold_name(name)),
+        ).fetchone()
+        taken = row["name"] if row is not None else name
+        same = "" if taken == name else " (names are unique regardless of case)"
+        return KeyServiceError(
+            409, "NAME_TAKEN", f"An API key named {quote(taken)} already exists{same}."
+        )
 
     def _key_objects(self, rows: Sequence[sqlite3.Row]) -> list[dict[str, Any]]:
         """Key objects for these rows, reading usage in two queries whatever their number."""

@@ -241,13 +241,15 @@ def test_create_shows_value_once_then_clears_it(page, lab):
     status, answer = verify(lab, value)
     assert status == 200, answer
 
-    # A taken name is refused in the form, which stays open with the sentence.
+    # A taken name, in any case, is refused in the form, which stays open with the sentence.
     page.click(f"{PANEL} .qbk-Create")
-    page.locator(f"{DIALOG} .qbk-Form-input").fill("ci")
+    page.locator(f"{DIALOG} .qbk-Form-input").fill("CI")
     page.locator(f"{DIALOG} button.jp-mod-accept").click()
     error = page.locator(f"{DIALOG} .qbk-Form-error")
     error.wait_for()
-    assert "already exists" in error.inner_text()
+    assert 'A key named "ci" already exists (names are unique regardless of case)' in (
+        error.inner_text()
+    )
     page.locator(f"{DIALOG} button.jp-mod-reject").click()
     page.wait_for_selector(DIALOG, state="detached")
 
