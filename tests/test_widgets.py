@@ -342,6 +342,21 @@ async def test_create_errors_show_in_the_panel(kernel, keys_api, name, expected)
     assert len((await keys_api("GET", "api/v1/api-keys"))[1]["data"]) == 1
 
 
+async def test_a_long_name_is_kept_whole_and_its_limit_shown(kernel, keys_api):
+    shown = await kernel.show("panel = KeysPanel()\npanel.new_button.click()")
+    assert shown["form"]["count"] == "0/64 characters"
+    pasted = "a-name-pasted-from-a-ticket-that-is-much-longer-than-a-key-name-may-be"
+    shown = await kernel.show(f"panel.name_input.value = {pasted!r}")
+    assert shown["form"]["name"] == pasted  # not cut
+    assert shown["form"]["count"] == f"{len(pasted)}/64 characters: too long"
+    shown = await kernel.show("panel.create_button.click()")
+    assert shown["message"] == f"Names are at most 64 characters long; this one has {len(pasted)}."
+    assert shown["form"]["name"] == pasted and shown["oneTime"] is None
+    assert (await keys_api("GET", "api/v1/api-keys"))[1]["data"] == []
+    shown = await kernel.show(f"panel.name_input.value = {pasted[:64]!r}")
+    assert shown["form"]["count"] == "64/64 characters"
+
+
 async def test_create_with_no_permission_is_refused(kernel):
     shown = await kernel.show(
         "panel = KeysPanel()\npanel.new_button.click()\npanel.name_input.value = 'none'\n"

@@ -16,8 +16,9 @@ export function nameProblem(raw: string, taken: string[] = []): string | null {
   if (!name) {
     return 'Give the key a name, e.g. "ci" or "laptop".';
   }
-  if (name.length > NAME_MAX) {
-    return `Names are at most ${NAME_MAX} characters long.`;
+  const length = nameLength(name);
+  if (length > NAME_MAX) {
+    return `Names are at most ${NAME_MAX} characters long; this one has ${length}.`;
   }
   if (CONTROL_CHARS.test(name)) {
     return 'Names cannot contain control characters.';
@@ -30,6 +31,11 @@ export function nameProblem(raw: string, taken: string[] = []): string | null {
       : `A key named "${same}" already exists (names are unique regardless of case). Pick another name.`;
   }
   return null;
+}
+
+/** A name's length as the key API counts it: characters (code points) once trimmed. */
+export function nameLength(raw: string): number {
+  return [...raw.trim()].length;
 }
 
 function el<K extends keyof HTMLElementTagNameMap>(
@@ -57,7 +63,6 @@ export class CreateKeyForm extends Widget implements Dialog.IBodyWidget<ICreateK
     this._name = el('input', {
       id: `${uid}-name`,
       type: 'text',
-      maxLength: NAME_MAX,
       required: true,
       autocomplete: 'off',
       spellcheck: false,
@@ -65,8 +70,24 @@ export class CreateKeyForm extends Widget implements Dialog.IBodyWidget<ICreateK
       value: initial?.name ?? '',
       className: 'jp-mod-styled qbk-Form-input'
     });
-    this._name.setAttribute('aria-describedby', `${uid}-error`);
-    const nameLabel = el('label', { htmlFor: this._name.id, className: 'qbk-Form-label' }, ['Name']);
+    // No maxLength: a pasted name that is too long stays whole, and the counter says so.
+    const count = el('span', { id: `${uid}-count`, className: 'qbk-Form-count' });
+    const showCount = (): void => {
+      const length = nameLength(this._name.value);
+      count.textContent = `${length}/${NAME_MAX}`;
+      count.classList.toggle('qbk-mod-over', length > NAME_MAX);
+      count.title =
+        length > NAME_MAX
+          ? `Too long: names are at most ${NAME_MAX} characters.`
+          : `Names are at most ${NAME_MAX} characters.`;
+    };
+    showCount();
+    this._name.addEventListener('input', showCount);
+    this._name.setAttribute('aria-describedby', `${uid}-error ${uid}-count`);
+    const nameLabel = el('label', { htmlFor: this._name.id, className: 'qbk-Form-label qbk-Form-nameLabel' }, [
+      el('span', {}, ['Name ', el('span', { className: 'qbk-Form-hint' }, [`(at most ${NAME_MAX} characters)`])]),
+      count
+    ]);
 
     const errorLine = el('p', { id: `${uid}-error`, className: 'qbk-Form-error' }, [error ?? '']);
     errorLine.setAttribute('role', 'alert');

@@ -9,6 +9,7 @@ from typing import Any
 import ipywidgets as w
 
 from .. import keyview
+from ..service.store import NAME_MAX
 
 
 class CreateForm(w.VBox):
@@ -16,7 +17,12 @@ class CreateForm(w.VBox):
 
     def __init__(self) -> None:
         self.scopes: list[dict[str, Any]] | None = None
+        # No length limit on the field: a pasted name that is too long stays whole, and the
+        # counter beside it says so (the key API allows NAME_MAX characters).
         self.name_input = w.Text(placeholder="e.g. ci", description="Name")
+        self.name_count = w.HTML()
+        self.name_input.observe(lambda _: self._count(), names="value")
+        self._count()
         self.scope_boxes: dict[str, w.Checkbox] = {}
         self.scope_list = w.VBox()
         self.store_box = w.Checkbox(
@@ -28,7 +34,7 @@ class CreateForm(w.VBox):
         super().__init__(
             [
                 w.HTML(f"<b style='{keyview.FONT}'>New API key</b>"),
-                self.name_input,
+                w.HBox([self.name_input, self.name_count]),
                 w.HTML(
                     f"<span style='{keyview.MUTED}'>Permissions: read-only ones are ticked; tick"
                     " one that spends credits only if this key needs it.</span>"
@@ -75,6 +81,24 @@ class CreateForm(w.VBox):
         """The name typed, trimmed."""
         return self.name_input.value.strip()
 
+    def name_problem(self) -> str | None:
+        """What is wrong with the name typed, as a sentence, or None."""
+        name = self.name()
+        if not name:
+            return "Give the key a name, e.g. ci."
+        if len(name) > NAME_MAX:
+            return f"Names are at most {NAME_MAX} characters long; this one has {len(name)}."
+        return None
+
+    def _count(self) -> None:
+        length = len(self.name())
+        over = length > NAME_MAX
+        style = (
+            "color: var(--jp-error-color1, #b00020); font-weight: 600" if over else keyview.MUTED
+        )
+        text = f"{length}/{NAME_MAX} characters" + (": too long" if over else "")
+        self.name_count.value = f"<span style='{style}'>{text}</span>"
+
     def body(self) -> dict[str, Any]:
         """The create request the form describes."""
         body: dict[str, Any] = {"name": self.name(), "store": bool(self.store_box.value)}
@@ -88,6 +112,7 @@ class CreateForm(w.VBox):
             return None
         return {
             "name": self.name_input.value,
+            "count": keyview.text_of(self.name_count.value),
             "scopes": [s for s, b in self.scope_boxes.items() if b.value],
             "store": self.store_box.value,
         }

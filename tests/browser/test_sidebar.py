@@ -254,6 +254,31 @@ def test_create_shows_value_once_then_clears_it(page, lab):
     page.wait_for_selector(DIALOG, state="detached")
 
 
+def test_a_long_name_is_kept_whole_and_its_limit_shown(page, lab):
+    open_sidebar(page)
+    page.click(f"{PANEL} .qbk-Create")
+    dialog = page.locator(DIALOG)
+    assert "at most 64 characters" in dialog.locator(".qbk-Form-nameLabel").inner_text()
+    count = dialog.locator(".qbk-Form-count")
+    assert count.inner_text() == "0/64"
+    pasted = "a-name-pasted-from-a-ticket-that-is-much-longer-than-a-key-name-may-be"
+    field = dialog.locator(".qbk-Form-input")
+    field.focus()
+    page.keyboard.insert_text(pasted)  # as a paste does: one input event
+    assert field.input_value() == pasted  # not cut
+    assert count.inner_text() == f"{len(pasted)}/64"
+    assert "qbk-mod-over" in count.get_attribute("class")
+    dialog.locator("button.jp-mod-accept").click()
+    error = page.locator(f"{DIALOG} .qbk-Form-error")
+    error.wait_for()
+    assert f"at most 64 characters long; this one has {len(pasted)}" in error.inner_text()
+    assert page.locator(f"{DIALOG} .qbk-Form-input").input_value() == pasted
+    page.locator(f"{DIALOG} button.jp-mod-reject").click()
+    page.wait_for_selector(DIALOG, state="detached")
+    names = [key["name"] for key in lab.keys("GET", "api-keys")[1]["data"]]
+    assert not [name for name in names if name.startswith("a-name-pasted")]
+
+
 def test_create_without_storing_here(page, lab):
     open_sidebar(page)
     page.click(f"{PANEL} .qbk-Create")
