@@ -219,7 +219,7 @@ async def test_details_show_dates_permissions_and_usage(kernel, keys_api, extens
     )
     assert "Value regenerated never" in details
     assert re.search(r"Last used \d{4}-\d\d-\d\d \d\d:\d\d UTC \(just now\)", details)
-    assert "Status active" in details
+    assert "Status Active: requests with this key are accepted." in details
     assert "Permissions devices:read, jobs:read" in details
     assert "Usage 3 in total, 3 in the last 30 days" in details
     assert "In this Lab's keyring yes" in details
@@ -299,11 +299,21 @@ async def test_deactivate_and_activate(kernel, keys_api, extension):
     assert " inactive created " in row["summary"] and row["buttons"][2] == "Activate"
     rejected = await verify(extension, key["value"])
     assert isinstance(rejected, KeyApiError) and rejected.code == "API_KEY_INACTIVE"
+    # The sidebar's rule: an inactive key cannot be used here; everything else stays.
+    blocked = "Activate the key first: requests with it are refused while it is inactive."
+    assert row["disabled"] == {"Use": blocked}
+    badge = await kernel.ask("panel.row('paused').summary.value")
+    assert "title='Inactive: requests with this key are refused until it is activated.'>" in badge
+    assert "line-through" not in badge
+    shown = await kernel.show("panel.row('paused').use_button.click()")
+    assert shown["message"] == f"'paused' cannot be used here. {blocked}"
+    assert await kernel.ask("'QBRAID_API_KEY' in os.environ") is False
 
     shown = await kernel.show("panel.row('paused').status_button.click()")
     assert shown["message"] == "'paused' is active again."
     assert " active created " in shown["rows"]["paused"]["summary"]
     assert shown["rows"]["paused"]["buttons"][2] == "Deactivate"
+    assert shown["rows"]["paused"]["disabled"] == {}
     assert not isinstance(await verify(extension, key["value"]), KeyApiError)
 
 
