@@ -14,7 +14,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Unicode, default
 
 from . import __version__
-from .upstream import KeyApiClient
+from .upstream import KeyApiClient, KeyApiError
 from .vault import Vault
 
 
@@ -103,7 +103,14 @@ class QbraidKeys(ExtensionApp):
             async with self._started:
                 if self.embedded is None:
                     from .service import KeyService
+                    from .service.store import sqlite_path
 
+                    try:
+                        sqlite_path(self.db_path)
+                    except ValueError as err:
+                        raise KeyApiError(
+                            502, "UPSTREAM_UNAVAILABLE", f"c.QbraidKeys.db_path: {err}"
+                        ) from None
                     Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
                     service = KeyService(self.db_path, self._embedded_token)
                     url = await service.start("127.0.0.1", 0)

@@ -10,6 +10,8 @@ from urllib.parse import quote
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 
+from .service.app import implemented_methods
+from .service.store import unknown_fields_message
 from .upstream import KeyApiError
 from .vault import VaultError
 
@@ -59,6 +61,8 @@ class KeysHandler(APIHandler):
         self.set_status(problem.status)
         if problem.retry_after:
             self.set_header("Retry-After", problem.retry_after)
+        if problem.status == 405:
+            self.set_header("Allow", ", ".join(implemented_methods(self, KeysHandler)))
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(problem.envelope()))
 
@@ -122,6 +126,20 @@ class KeysHandler(APIHandler):
         return key
 
 
+def with_store_field(err: KeyApiError, body: dict[str, Any]) -> KeyApiError:
+    """An upstream's unknown-field error for a create, naming `store` among the accepted fields."""
+    allowed = err.detail.get("allowedFields")
+    if err.code != "VALIDATION_ERROR" or not isinstance(allowed, list) or "store" in allowed:
+        return err
+    allowed = [*map(str, allowed), "store"]
+    return KeyApiError(
+        err.status,
+        err.code,
+        unknown_fields_message([f for f in body if f not in allowed], allowed),
+        detail={**err.detail, "allowedFields": allowed},
+    )
+
+
 def key_path(key_id: str, *rest: str) -> str:
     """The upstream path of a key, with the id safely quoted."""
     return "/".join(["api-keys", quote(key_id, safe=""), *rest])
@@ -147,7 +165,10 @@ class KeyListHandler(KeysHandler):
         if not isinstance(store, bool):
             raise bad_request("'store' must be true or false.")
         client = await self.keys.ensure_upstream()
-        key = await client.create_key(body)
+        try:
+            key = await client.create_key(body)
+        except KeyApiError as err:
+            raise with_store_field(err, body) from None
         if store:
             await self.keep_value(key)
         else:

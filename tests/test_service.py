@@ -101,7 +101,8 @@ def today() -> str:
 def assert_error(status: int, answer: dict, expected_status: int, code: str) -> None:
     assert status == expected_status, answer
     assert answer["success"] is False
-    assert answer["error"] == {"code": code}
+    assert answer["error"]["code"] == code
+    assert set(answer["error"]) <= {"code", "allowedFields"}
     assert isinstance(answer["message"], str) and answer["message"]
 
 
@@ -613,6 +614,22 @@ async def test_standalone_without_token_exits_with_one_line(tmp_path):
     assert proc.returncode != 0
     lines = stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "QBRAID_KEYS_ACCESS_TOKEN" in lines[0]
+
+
+async def test_standalone_with_a_database_url_exits_with_one_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "QBRAID_KEYS_ACCESS_TOKEN": TOKEN}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "qbraid_keys_ext.service",
+        "--db", "mysql://keys:hunter2@db.example/keys", "--port", "0",
+        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1 and stdout == b""
+    assert stderr.decode().splitlines() == [
+        "qbraid-keys service: --db: mysql:// databases are not supported; give the path of a "
+        "SQLite file."
+    ]
+    assert list(tmp_path.iterdir()) == []  # no SQLite file named after the URL
 
 
 async def test_token_file(tmp_path):

@@ -55,6 +55,15 @@ class RateLimited(KeyServiceError):
         self.retry_after = retry_after
 
 
+def implemented_methods(handler: RequestHandler, base: type = RequestHandler) -> list[str]:
+    """The HTTP methods a handler's class implements beyond `base`'s (a 405's `Allow`)."""
+    return [
+        m
+        for m in ("GET", "POST", "PATCH", "PUT", "DELETE")
+        if getattr(type(handler), m.lower()) is not getattr(base, m.lower())
+    ]
+
+
 class BaseHandler(RequestHandler):
     """Envelope answers, body limits and management authentication shared by every route."""
 
@@ -116,8 +125,9 @@ class BaseHandler(RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
+        detail: dict[str, Any] = {}
         if isinstance(exc, KeyServiceError):
-            status, code, message = exc.status, exc.code, exc.message
+            status, code, message, detail = exc.status, exc.code, exc.message, exc.detail
         elif status_code in _HTTP_ERRORS:
             status = status_code
             code, message = _HTTP_ERRORS[status_code]
@@ -131,15 +141,12 @@ class BaseHandler(RequestHandler):
             self.set_header("Retry-After", str(exc.retry_after))
         if status == 405:
             self.set_header("Allow", ", ".join(self.allowed_methods()))
-        self.finish(json.dumps({"success": False, "message": message, "error": {"code": code}}))
+        error = {"code": code, **detail}
+        self.finish(json.dumps({"success": False, "message": message, "error": error}))
 
     def allowed_methods(self) -> list[str]:
         """The HTTP methods this route implements."""
-        return [
-            m
-            for m in ("GET", "POST", "PATCH", "DELETE")
-            if getattr(type(self), m.lower()) is not getattr(RequestHandler, m.lower())
-        ]
+        return implemented_methods(self)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, KeyServiceError):

@@ -74,13 +74,19 @@ BEGIN SELECT RAISE(ABORT, 'NAME_TAKEN'); END;
 
 
 class KeyServiceError(Exception):
-    """A failure with an HTTP status, an error code and a sentence for people."""
+    """A failure with an HTTP status, an error code and a sentence for people.
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    `detail` goes into the answer's `error` object beside `code` (e.g. `allowedFields`).
+    """
+
+    def __init__(
+        self, status: int, code: str, message: str, detail: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.detail = dict(detail or {})
 
 
 _KEYLIKE = re.compile(r"qbr_[0-9a-fA-F]{8,}")
@@ -162,11 +168,22 @@ def check_scopes(scopes: object) -> list[str]:
     return [s for s in SCOPES if s in scopes]
 
 
+def unknown_fields_message(unknown: Sequence[str], allowed: Sequence[str]) -> str:
+    """The sentence for a body with fields a route does not take."""
+    shown = ", ".join(quote(f) for f in unknown[:5])
+    return f"Unknown field {shown}; allowed fields are: {', '.join(allowed)}."
+
+
 def _check_fields(fields: Mapping[str, object], allowed: tuple[str, ...]) -> None:
     unknown = [f for f in fields if f not in allowed]
     if unknown:
-        shown = ", ".join(quote(f) for f in unknown[:5])
-        raise validation_error(f"Unknown field {shown}; allowed fields are: {', '.join(allowed)}.")
+        raise KeyServiceError(
+            400,
+            "VALIDATION_ERROR",
+            unknown_fields_message(unknown, allowed),
+            # So a proxy that takes fields of its own can say every field it accepts.
+            {"allowedFields": list(allowed)},
+        )
 
 
 def check_status(status: object) -> str:
@@ -174,6 +191,23 @@ def check_status(status: object) -> str:
     if status not in STATUSES:
         raise validation_error("The status must be 'active' or 'inactive'.")
     return status  # type: ignore[return-value]
+
+
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def sqlite_path(db: str | os.PathLike[str]) -> str:
+    """The SQLite file a `--db` / `db_path` value names; ValueError for a database URL.
+
+    Without this check, `mysql://host/db` would quietly become a SQLite file of that name.
+    """
+    path = os.fspath(db)
+    url = _URL.match(path)
+    if url:  # only the scheme is repeated: the rest may hold a password
+        raise ValueError(
+            f"{url.group(1)}:// databases are not supported; give the path of a SQLite file."
+        )
+    return path
 
 
 @dataclass(frozen=True)
@@ -196,7 +230,7 @@ class KeyStore:
         clock: Callable[[], datetime] = utcnow,
         write_through: bool = False,
     ) -> None:
-        path = os.fspath(path)
+        path = sqlite_path(path)
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
         if not os.path.exists(path):
