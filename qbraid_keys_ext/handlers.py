@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -25,8 +26,38 @@ def bad_request(message: str) -> KeyApiError:
     return KeyApiError(400, "VALIDATION_ERROR", message)
 
 
+class _AccessLine(logging.LoggerAdapter):
+    """The server's log, for one handler: its access line names an expected failure.
+
+    jupyter_server writes each request's access line through `handler.log`; a failure this
+    extension expected (a key API error, a keyring fault) is added to that line, so the
+    request appears once in the log, with its reason, instead of a second warning line.
+    """
+
+    def __init__(self, logger: logging.Logger, handler: KeysHandler) -> None:
+        super().__init__(logger, {})
+        self.handler = handler
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        problem = self.handler.problem
+        if problem is not None and isinstance(msg, str):
+            if msg.startswith("{"):
+                return  # jupyter_server's header dump after a 5xx: not a bug of ours
+            if msg.startswith(f"{problem.status} "):
+                msg = f"{msg} {problem.code}: {problem.message}"
+        super().log(level, msg, *args, **kwargs)
+
+
 class KeysHandler(APIHandler):
     """Shared base: the extension object, JSON envelopes, error mapping, keyring calls."""
+
+    problem: KeyApiError | None = None
+    """The expected failure this request answered with, for its access line."""
+
+    @property
+    def log(self) -> logging.LoggerAdapter:
+        """The server's log, whose access line for this request names an expected failure."""
+        return _AccessLine(super().log, self)
 
     @property
     def keys(self):
@@ -58,6 +89,8 @@ class KeysHandler(APIHandler):
             problem = KeyApiError(
                 500, "INTERNAL_ERROR", "The qBraid keys extension failed; see the server log."
             )
+        if problem.code != "INTERNAL_ERROR":
+            self.problem = problem
         self.set_status(problem.status)
         if problem.retry_after:
             self.set_header("Retry-After", problem.retry_after)
@@ -67,12 +100,11 @@ class KeysHandler(APIHandler):
         self.finish(json.dumps(problem.envelope()))
 
     def log_exception(self, typ, value, tb) -> None:
-        """Expected failures are logged as one line; only real bugs get a traceback."""
-        if isinstance(value, KeyApiError | VaultError):
-            self.log.warning(
-                "qBraid keys: %s %s: %s", self.request.method, self.request.path, value
-            )
-        else:
+        """Expected failures go into the request's access line; only bugs get a traceback."""
+        expected = isinstance(value, KeyApiError | VaultError) or (
+            isinstance(value, tornado.web.HTTPError) and value.status_code < 500
+        )
+        if not expected:
             super().log_exception(typ, value, tb)
 
     def json_body(self) -> dict[str, Any]:
