@@ -95,7 +95,7 @@ class KeysHandler(APIHandler):
         if problem.retry_after:
             self.set_header("Retry-After", problem.retry_after)
         if problem.status == 405:
-            self.set_header("Allow", ", ".join(implemented_methods(self, KeysHandler)))
+            self.set_header("Allow", ", ".join(implemented_methods(type(self), KeysHandler)))
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(problem.envelope()))
 

@@ -56,12 +56,12 @@ class RateLimited(KeyServiceError):
         self.retry_after = retry_after
 
 
-def implemented_methods(handler: RequestHandler, base: type = RequestHandler) -> list[str]:
-    """The HTTP methods a handler's class implements beyond `base`'s (a 405's `Allow`)."""
+def implemented_methods(handler: type, base: type = RequestHandler) -> list[str]:
+    """The HTTP methods a handler class implements beyond `base`'s (a 405's `Allow`)."""
     return [
         m
         for m in ("GET", "POST", "PATCH", "PUT", "DELETE")
-        if getattr(type(handler), m.lower()) is not getattr(base, m.lower())
+        if getattr(handler, m.lower()) is not getattr(base, m.lower())
     ]
 
 
@@ -147,7 +147,7 @@ class BaseHandler(RequestHandler):
 
     def allowed_methods(self) -> list[str]:
         """The HTTP methods this route implements."""
-        return implemented_methods(self)
+        return implemented_methods(type(self))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, KeyServiceError):
