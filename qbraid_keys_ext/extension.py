@@ -15,7 +15,7 @@ from traitlets import Float, Unicode, default
 
 from . import __version__
 from .kernel_keys import KernelKeys
-from .upstream import KeyApiClient
+from .upstream import KeyApiClient, KeyApiError
 from .vault import Vault
 
 EVENT_SCHEMA = Path(__file__).parent / "event_schemas" / "key" / "v1.yaml"
@@ -94,7 +94,7 @@ class QbraidKeys(ExtensionApp):
         register_pre_save_hook(self.serverapp.contents_manager)
         self.log.info(
             "qBraid keys: upstream %s, keyring backend %s",
-            root or "embedded (starts on first use)",
+            root or "the embedded key service (starts with the server)",
             self.vault.info().get("backend"),
         )
 
@@ -110,22 +110,37 @@ class QbraidKeys(ExtensionApp):
             async with self._started:
                 if self.embedded is None:
                     from .service import KeyService
+                    from .service.store import sqlite_path
 
+                    try:
+                        sqlite_path(self.db_path)
+                    except ValueError as err:
+                        raise KeyApiError(
+                            502, "UPSTREAM_UNAVAILABLE", f"c.QbraidKeys.db_path: {err}"
+                        ) from None
                     Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
-                    service = KeyService(self.db_path, self._embedded_token)
+                    # The proxy's access lines record what it sends; the service logs the rest.
+                    service = KeyService(self.db_path, self._embedded_token, log_proxied=False)
                     url = await service.start("127.0.0.1", 0)
                     self.upstream_root = url
                     self.client.base_url = f"{url}/api/v1"
                     self.embedded = service
-                    self.log.info("qBraid keys: embedded key service at %s (%s)", url, self.db_path)
+                    self.log.info(
+                        "qBraid keys: embedded key service started at %s (%s)", url, self.db_path
+                    )
         return self.client
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         """Start the embedded service once the server's loop runs, so the first call is quick."""
         try:
             await self.ensure_upstream()
-        except Exception as err:  # the handlers report it on use
-            self.log.error("qBraid keys: the embedded key service did not start: %s", err)
+        except Exception as err:  # the handlers report it, and try again, on use
+            message = err.message if isinstance(err, KeyApiError) else err
+            self.log.error(
+                "qBraid keys: the embedded key service did not start (%s); each request to "
+                "qbraid-keys will try again",
+                message,
+            )
 
     async def stop_extension(self) -> None:
         """Stop the embedded service, flushing its usage counts."""

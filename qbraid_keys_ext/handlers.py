@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -11,6 +12,8 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 
 from .service import keyformat
+from .service.app import implemented_methods
+from .service.store import unknown_fields_message
 from .upstream import KeyApiClient, KeyApiError
 from .vault import VaultError
 
@@ -24,8 +27,38 @@ def bad_request(message: str) -> KeyApiError:
     return KeyApiError(400, "VALIDATION_ERROR", message)
 
 
+class _AccessLine(logging.LoggerAdapter):
+    """The server's log, for one handler: its access line names an expected failure.
+
+    jupyter_server writes each request's access line through `handler.log`; a failure this
+    extension expected (a key API error, a keyring fault) is added to that line, so the
+    request appears once in the log, with its reason, instead of a second warning line.
+    """
+
+    def __init__(self, logger: logging.Logger, handler: KeysHandler) -> None:
+        super().__init__(logger, {})
+        self.handler = handler
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        problem = self.handler.problem
+        if problem is not None and isinstance(msg, str):
+            if msg.startswith("{"):
+                return  # jupyter_server's header dump after a 5xx: not a bug of ours
+            if msg.startswith(f"{problem.status} "):
+                msg = f"{msg} {problem.code}: {problem.message}"
+        super().log(level, msg, *args, **kwargs)
+
+
 class KeysHandler(APIHandler):
     """Shared base: the extension object, JSON envelopes, error mapping, keyring calls."""
+
+    problem: KeyApiError | None = None
+    """The expected failure this request answered with, for its access line."""
+
+    @property
+    def log(self) -> logging.LoggerAdapter:
+        """The server's log, whose access line for this request names an expected failure."""
+        return _AccessLine(super().log, self)
 
     @property
     def keys(self):
@@ -67,19 +100,22 @@ class KeysHandler(APIHandler):
             problem = KeyApiError(
                 500, "INTERNAL_ERROR", "The qBraid keys extension failed; see the server log."
             )
+        if problem.code != "INTERNAL_ERROR":
+            self.problem = problem
         self.set_status(problem.status)
         if problem.retry_after:
             self.set_header("Retry-After", problem.retry_after)
+        if problem.status == 405:
+            self.set_header("Allow", ", ".join(implemented_methods(type(self), KeysHandler)))
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(problem.envelope()))
 
     def log_exception(self, typ, value, tb) -> None:
-        """Expected failures are logged as one line; only real bugs get a traceback."""
-        if isinstance(value, KeyApiError | VaultError):
-            self.log.warning(
-                "qBraid keys: %s %s: %s", self.request.method, self.request.path, value
-            )
-        else:
+        """Expected failures go into the request's access line; only bugs get a traceback."""
+        expected = isinstance(value, KeyApiError | VaultError) or (
+            isinstance(value, tornado.web.HTTPError) and value.status_code < 500
+        )
+        if not expected:
             super().log_exception(typ, value, tb)
 
     def json_body(self) -> dict[str, Any]:
@@ -142,6 +178,20 @@ class KeysHandler(APIHandler):
         return key
 
 
+def with_store_field(err: KeyApiError, body: dict[str, Any]) -> KeyApiError:
+    """An upstream's unknown-field error for a create, naming `store` among the accepted fields."""
+    allowed = err.detail.get("allowedFields")
+    if err.code != "VALIDATION_ERROR" or not isinstance(allowed, list) or "store" in allowed:
+        return err
+    allowed = [*map(str, allowed), "store"]
+    return KeyApiError(
+        err.status,
+        err.code,
+        unknown_fields_message([f for f in body if f not in allowed], allowed),
+        detail={**err.detail, "allowedFields": allowed},
+    )
+
+
 def key_path(key_id: str, *rest: str) -> str:
     """The upstream path of a key, with the id safely quoted."""
     return "/".join(["api-keys", quote(key_id, safe=""), *rest])
@@ -167,7 +217,10 @@ class KeyListHandler(KeysHandler):
         if not isinstance(store, bool):
             raise bad_request("'store' must be true or false.")
         client = await self.upstream()
-        key = await client.request("POST", "api-keys", body, headers=self.actor)
+        try:
+            key = await client.request("POST", "api-keys", body, headers=self.actor)
+        except KeyApiError as err:
+            raise with_store_field(err, body) from None
         if store:
             await self.keep_value(key)
         else:

@@ -30,8 +30,8 @@ PILL_ACTIVE = (
     " border: 1px solid var(--jp-success-color1, green)"
 )
 PILL_INACTIVE = (
-    f"{PILL}; color: var(--jp-ui-font-color2, gray);"
-    " border: 1px solid var(--jp-border-color1, gray)"
+    f"{PILL}; color: var(--jp-warn-color0, #8a5a00);"
+    " border: 1px solid var(--jp-warn-color1, orange)"
 )
 PILL_WARN = (
     f"{PILL}; color: var(--jp-warn-color0, #8a5a00); background: var(--jp-warn-color3, #fff3cd);"
@@ -101,6 +101,31 @@ def value_since(key: Mapping[str, Any]) -> str | None:
     return key.get("rotatedAt") or key.get("createdAt")
 
 
+# One rule for a key's status, the same words as the sidebar's (labextension/src/keystatus.ts):
+# an inactive key keeps every action but "use", and looks paused, never deleted.
+STATUS_TITLES = {
+    "active": "Active: requests with this key are accepted.",
+    "inactive": "Inactive: requests with this key are refused until it is activated.",
+}
+
+
+def status_title(key: Mapping[str, Any]) -> str:
+    """What a key's status badge says when pointed at."""
+    return STATUS_TITLES.get(str(key.get("status")), "Unknown status.")
+
+
+def use_blocker(key: Mapping[str, Any]) -> str | None:
+    """Why a key cannot be used in a notebook here, as a sentence, or None when it can."""
+    if key.get("status") != "active":
+        return "Activate the key first: requests with it are refused while it is inactive."
+    if not key.get("stored"):
+        return (
+            "This Lab's keyring does not hold the value: regenerate the key here, or run "
+            f"%qbraid_key add {key.get('name', '')}."
+        )
+    return None
+
+
 def badges(key: Mapping[str, Any], now: datetime | None = None) -> list[str]:
     """Best-practice reminders for a key: an old value, or no use for 30 days."""
     now = now or now_utc()
@@ -126,8 +151,8 @@ def summary_html(key: Mapping[str, Any], now: datetime | None = None) -> str:
     parts = [
         f"<b style='{FONT}'>{esc(key.get('name', ''))}</b>",
         f"<span style='{CODE}; {MUTED}'>{esc(key.get('hint', ''))}</span>",
-        f"<span style='{PILL_ACTIVE if active else PILL_INACTIVE}'>"
-        f"{esc(key.get('status', 'unknown'))}</span>",
+        f"<span style='{PILL_ACTIVE if active else PILL_INACTIVE}'"
+        f" title='{esc(status_title(key))}'>{esc(key.get('status', 'unknown'))}</span>",
         f"<span style='{MUTED}'>created {date(key.get('createdAt'), none='?')}</span>",
         f"<span style='{MUTED}'>· last used {ago(key.get('lastUsedAt'), now)}</span>",
         f"<span style='{MUTED}'>· {stored}</span>",
@@ -203,7 +228,7 @@ def details_html(
             if key.get("lastUsedAt")
             else "never",
         ),
-        ("Status", str(key.get("status", "unknown"))),
+        ("Status", status_title(key)),
         ("Permissions", ", ".join(key.get("scopes") or []) or "none"),
         ("Usage", f"{usage.get('total', 0)} in total, {recent} in the last {len(daily)} days"),
         ("In this Lab's keyring", "yes" if key.get("stored") else "no"),

@@ -19,17 +19,25 @@ class KeyApiError(Exception):
     """A failure answer of the key API, or a fault reaching it, as a status, code and sentence."""
 
     def __init__(
-        self, status: int, code: str, message: str, *, retry_after: str | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        retry_after: str | None = None,
+        detail: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.detail = dict(detail or {})  # the answer's `error` fields beside `code`
 
     def envelope(self) -> dict[str, Any]:
         """The error as the key API's JSON envelope."""
-        return {"success": False, "message": self.message, "error": {"code": self.code}}
+        error = {**self.detail, "code": self.code}
+        return {"success": False, "message": self.message, "error": error}
 
 
 URL_SETTING = "c.QbraidKeys.upstream_url"
@@ -163,6 +171,7 @@ class KeyApiClient:
             str(error.get("code") or "UPSTREAM_UNAVAILABLE"),
             str(answer.get("message") or f"The key service answered HTTP {response.code}."),
             retry_after=response.headers.get("Retry-After"),
+            detail={k: v for k, v in error.items() if k != "code"},
         )
 
     async def scopes(self) -> list[dict[str, str]]:

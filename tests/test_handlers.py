@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+from tornado.httpclient import HTTPClientError
 
 from qbraid_keys_ext.upstream import KeyApiClient, KeyApiError
 
@@ -72,17 +76,16 @@ async def test_details_fields(keys_api):
     assert "stored" in key
 
 
-async def test_default_scopes_and_scope_list(keys_api):
+async def test_default_scopes_are_read_only(keys_api):
     _, scopes = await keys_api("GET", "api/v1/api-key-scopes")
-    names = {s["name"] for s in scopes["data"]}
-    assert names >= {"devices:read", "jobs:read", "jobs:write", "credits:read"}
-    _, created = await keys_api("POST", "api/v1/api-keys", body={"name": "all"})
-    assert set(created["data"]["scopes"]) == {
-        "devices:read",
-        "jobs:read",
-        "jobs:write",
-        "credits:read",
+    assert {s["name"]: (s["default"], s["spendsCredits"]) for s in scopes["data"]} == {
+        "devices:read": (True, False),
+        "jobs:read": (True, False),
+        "jobs:write": (False, True),
+        "credits:read": (True, False),
     }
+    _, created = await keys_api("POST", "api/v1/api-keys", body={"name": "reader"})
+    assert created["data"]["scopes"] == ["devices:read", "jobs:read", "credits:read"]
 
 
 async def test_rotate_invalidates_old_value_at_once(keys_api, extension):
@@ -241,3 +244,62 @@ async def test_routes_need_the_servers_credentials(jp_fetch, keys_api):
             )
         assert info.value.code in (401, 403)
     assert (await keys_api("GET", "api/v1/api-keys"))[1]["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", ("api/v1/api-keys",), "GET, POST"),
+        ("DELETE", ("api/v1/api-keys", "key_0000000000000000", "rotate"), "POST"),
+        ("PUT", ("api/v1/api-keys", "key_0000000000000000"), "GET, PATCH, DELETE"),
+        ("POST", ("api/v1/api-key-scopes",), "GET"),
+        ("DELETE", ("status",), "GET"),
+    ],
+)
+async def test_405_says_which_methods_the_route_takes(jp_fetch, method, path, allow):
+    with pytest.raises(HTTPClientError) as info:
+        await jp_fetch(
+            "qbraid-keys",
+            *path,
+            method=method,
+            body=b"{}" if method in ("POST", "PUT") else None,
+            allow_nonstandard_methods=True,
+        )
+    response = info.value.response
+    assert (response.code, response.headers["Allow"]) == (405, allow)
+    assert json.loads(response.body)["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+async def test_unknown_field_error_lists_every_field_the_route_takes(keys_api):
+    body = {"name": "x", "store": True, "expires": "never"}
+    code, answer = await keys_api("POST", "api/v1/api-keys", body=body)
+    assert code == 400
+    assert answer["message"] == "Unknown field 'expires'; allowed fields are: name, scopes, store."
+    assert answer["error"] == {
+        "code": "VALIDATION_ERROR",
+        "allowedFields": ["name", "scopes", "store"],
+    }
+    _, created = await keys_api("POST", "api/v1/api-keys", body={"name": "x"})
+    code, answer = await keys_api(
+        "PATCH", "api/v1/api-keys", created["data"]["id"], body={"store": False}
+    )
+    assert code == 400
+    assert answer["message"] == "Unknown field 'store'; allowed fields are: name, status."
+
+
+class TestDatabaseUrl:
+    """A db_path that is a database URL is refused, not made into a file named after it."""
+
+    @pytest.fixture
+    def upstream_config(self):
+        return {"db_path": "mysql://keys:hunter2@db.example/keys"}
+
+    async def test_routes_say_so(self, keys_api, jp_serverapp):
+        code, answer = await keys_api("GET", "api/v1/api-keys")
+        assert (code, answer["error"]["code"]) == (502, "UPSTREAM_UNAVAILABLE")
+        assert answer["message"] == (
+            "c.QbraidKeys.db_path: mysql:// databases are not supported; give the path of a "
+            "SQLite file."
+        )
+        assert not (Path(jp_serverapp.root_dir) / "mysql:").exists()
+        assert not Path("mysql:").exists()

@@ -101,7 +101,8 @@ async def call(url: str, method: str, body: Any = None, headers: dict | None = N
 async def test_every_operation_is_served_and_matches_its_schema(service):
     auth = {"X-Access-Token": TOKEN}
     base = service.url
-    _, created = await call(f"{base}/api/v1/api-keys", "POST", {"name": "seed"}, auth)
+    seed = {"name": "seed", "scopes": ["jobs:read", "jobs:write"]}
+    _, created = await call(f"{base}/api/v1/api-keys", "POST", seed, auth)
     key_id, value = created["data"]["id"], created["data"]["value"]
     _, victim = await call(f"{base}/api/v1/api-keys", "POST", {"name": "victim"}, auth)
     requests = {

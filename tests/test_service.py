@@ -18,7 +18,8 @@ from tornado.httpclient import AsyncHTTPClient
 from qbraid_keys_ext.service import KeyService, KeyServiceError, KeyStore, keyformat
 
 TOKEN = "test-account-token"
-DEFAULT_SCOPES = ["devices:read", "jobs:read", "jobs:write", "credits:read"]
+ALL_SCOPES = ["devices:read", "jobs:read", "jobs:write", "credits:read"]
+READ_ONLY = ["devices:read", "jobs:read", "credits:read"]
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -100,7 +101,8 @@ def today() -> str:
 def assert_error(status: int, answer: dict, expected_status: int, code: str) -> None:
     assert status == expected_status, answer
     assert answer["success"] is False
-    assert answer["error"] == {"code": code}
+    assert answer["error"]["code"] == code
+    assert set(answer["error"]) <= {"code", "allowedFields"}
     assert isinstance(answer["message"], str) and answer["message"]
 
 
@@ -115,8 +117,10 @@ async def test_start_returns_url(service):
 async def test_scopes(api):
     status, answer = await api("GET", "/api-key-scopes")
     assert status == 200 and answer["success"] is True
-    assert [s["name"] for s in answer["data"]] == DEFAULT_SCOPES
+    assert [s["name"] for s in answer["data"]] == ALL_SCOPES
     assert all(s["description"] for s in answer["data"])
+    assert [s["name"] for s in answer["data"] if s["default"]] == READ_ONLY
+    assert [s["name"] for s in answer["data"] if s["spendsCredits"]] == ["jobs:write"]
 
 
 async def test_create_shows_value_once_and_details(api, service, verify):
@@ -154,14 +158,21 @@ async def test_create_shows_value_once_and_details(api, service, verify):
     assert {"userId", "email", "organizationId", "organizationUserId"} <= set(answer["data"])
 
 
-async def test_default_scopes_and_newest_first(api):
+async def test_default_scopes_are_read_only_and_newest_first(api, verify):
     ids = []
     for name in ("a", "b", "c"):
         _, answer = await api("POST", "/api-keys", {"name": name})
-        assert answer["data"]["scopes"] == DEFAULT_SCOPES
+        assert answer["data"]["scopes"] == READ_ONLY
         ids.append(answer["data"]["id"])
     _, listed = await api("GET", "/api-keys")
     assert [k["id"] for k in listed["data"]] == ids[::-1]
+    # Least privilege: a key made without scopes cannot spend credits until asked for.
+    value = answer["data"]["value"]
+    assert (await verify(value, "credits:read"))[0] == 200
+    status, refused = await verify(value, "jobs:write")
+    assert_error(status, refused, 403, "INSUFFICIENT_SCOPE")
+    _, answer = await api("POST", "/api-keys", {"name": "d", "scopes": ALL_SCOPES})
+    assert answer["data"]["scopes"] == ALL_SCOPES
 
 
 async def test_rotate_invalidates_old_value_at_once(api, verify, service):
@@ -442,7 +453,7 @@ async def test_bad_creates(api, one_key):
 async def test_unknown_scope_message_names_valid_ones(api):
     status, answer = await api("POST", "/api-keys", {"name": "n", "scopes": ["root:all"]})
     assert_error(status, answer, 400, "VALIDATION_ERROR")
-    for scope in DEFAULT_SCOPES:
+    for scope in ALL_SCOPES:
         assert scope in answer["message"]
 
 
@@ -603,6 +614,22 @@ async def test_standalone_without_token_exits_with_one_line(tmp_path):
     assert proc.returncode != 0
     lines = stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "QBRAID_KEYS_ACCESS_TOKEN" in lines[0]
+
+
+async def test_standalone_with_a_database_url_exits_with_one_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "QBRAID_KEYS_ACCESS_TOKEN": TOKEN}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "qbraid_keys_ext.service",
+        "--db", "mysql://keys:hunter2@db.example/keys", "--port", "0",
+        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1 and stdout == b""
+    assert stderr.decode().splitlines() == [
+        "qbraid-keys service: --db: mysql:// databases are not supported; give the path of a "
+        "SQLite file."
+    ]
+    assert list(tmp_path.iterdir()) == []  # no SQLite file named after the URL
 
 
 async def test_token_file(tmp_path):

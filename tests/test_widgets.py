@@ -150,11 +150,15 @@ async def test_empty_then_create_shows_value_once_and_forgets_it(kernel, keys_ap
     assert shown["message"] == "" and shown["rows"] == {} and shown["form"] is None
 
     shown = await kernel.show("panel.new_button.click()")
-    assert shown["form"]["scopes"] == ["devices:read", "jobs:read", "jobs:write", "credits:read"]
+    # Least privilege: only the read-only permissions are ticked; jobs:write says it spends.
+    assert shown["form"]["scopes"] == ["devices:read", "jobs:read", "credits:read"]
     assert shown["form"]["store"] is True
+    labels = await kernel.ask("{n: b.description for n, b in panel.scope_boxes.items()}")
+    assert [n for n, label in labels.items() if "spends credits" in label] == ["jobs:write"]
 
     shown = await kernel.show(
         "panel.name_input.value = 'ci'\n"
+        "panel.scope_boxes['jobs:write'].value = True\n"
         "panel.scope_boxes['credits:read'].value = False\n"
         "panel.create_button.click()"
     )
@@ -215,7 +219,7 @@ async def test_details_show_dates_permissions_and_usage(kernel, keys_api, extens
     )
     assert "Value regenerated never" in details
     assert re.search(r"Last used \d{4}-\d\d-\d\d \d\d:\d\d UTC \(just now\)", details)
-    assert "Status active" in details
+    assert "Status Active: requests with this key are accepted." in details
     assert "Permissions devices:read, jobs:read" in details
     assert "Usage 3 in total, 3 in the last 30 days" in details
     assert "In this Lab's keyring yes" in details
@@ -295,11 +299,21 @@ async def test_deactivate_and_activate(kernel, keys_api, extension):
     assert " inactive created " in row["summary"] and row["buttons"][2] == "Activate"
     rejected = await verify(extension, key["value"])
     assert isinstance(rejected, KeyApiError) and rejected.code == "API_KEY_INACTIVE"
+    # The sidebar's rule: an inactive key cannot be used here; everything else stays.
+    blocked = "Activate the key first: requests with it are refused while it is inactive."
+    assert row["disabled"] == {"Use": blocked}
+    badge = await kernel.ask("panel.row('paused').summary.value")
+    assert "title='Inactive: requests with this key are refused until it is activated.'>" in badge
+    assert "line-through" not in badge
+    shown = await kernel.show("panel.row('paused').use_button.click()")
+    assert shown["message"] == f"'paused' cannot be used here. {blocked}"
+    assert await kernel.ask("'QBRAID_API_KEY' in os.environ") is False
 
     shown = await kernel.show("panel.row('paused').status_button.click()")
     assert shown["message"] == "'paused' is active again."
     assert " active created " in shown["rows"]["paused"]["summary"]
     assert shown["rows"]["paused"]["buttons"][2] == "Deactivate"
+    assert shown["rows"]["paused"]["disabled"] == {}
     assert not isinstance(await verify(extension, key["value"]), KeyApiError)
 
 
@@ -336,6 +350,21 @@ async def test_create_errors_show_in_the_panel(kernel, keys_api, name, expected)
     assert shown["oneTime"] is None and shown["form"]["name"] == name
     assert list(shown["rows"]) == ["ci"]
     assert len((await keys_api("GET", "api/v1/api-keys"))[1]["data"]) == 1
+
+
+async def test_a_long_name_is_kept_whole_and_its_limit_shown(kernel, keys_api):
+    shown = await kernel.show("panel = KeysPanel()\npanel.new_button.click()")
+    assert shown["form"]["count"] == "0/64 characters"
+    pasted = "a-name-pasted-from-a-ticket-that-is-much-longer-than-a-key-name-may-be"
+    shown = await kernel.show(f"panel.name_input.value = {pasted!r}")
+    assert shown["form"]["name"] == pasted  # not cut
+    assert shown["form"]["count"] == f"{len(pasted)}/64 characters: too long"
+    shown = await kernel.show("panel.create_button.click()")
+    assert shown["message"] == f"Names are at most 64 characters long; this one has {len(pasted)}."
+    assert shown["form"]["name"] == pasted and shown["oneTime"] is None
+    assert (await keys_api("GET", "api/v1/api-keys"))[1]["data"] == []
+    shown = await kernel.show(f"panel.name_input.value = {pasted[:64]!r}")
+    assert shown["form"]["count"] == "64/64 characters"
 
 
 async def test_create_with_no_permission_is_refused(kernel):

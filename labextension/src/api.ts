@@ -33,6 +33,20 @@ export interface IApiKeyWithValue extends IApiKey {
 export interface IScope {
   name: string;
   description: string;
+  /** Granted when a create request names no scopes (the read-only ones). */
+  default?: boolean;
+  /** Requests allowed by this scope spend the account's credits. */
+  spendsCredits?: boolean;
+}
+
+/** Whether the create form ticks this scope at first: the service's default (read-only) set. */
+export function isDefaultScope(scope: IScope): boolean {
+  return scope.default ?? scope.name.endsWith(':read');
+}
+
+/** Whether this scope lets a key spend credits (an upstream that does not say: jobs:write). */
+export function spendsCredits(scope: IScope): boolean {
+  return scope.spendsCredits ?? scope.name === 'jobs:write';
 }
 
 export interface IServiceStatus {

@@ -2,6 +2,7 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
+import { isDefaultScope, spendsCredits } from './api';
 import type { IApiKey, IApiKeyWithValue, ICreateKeyRequest, IScope } from './api';
 import { copyText } from './clipboard';
 
@@ -15,16 +16,26 @@ export function nameProblem(raw: string, taken: string[] = []): string | null {
   if (!name) {
     return 'Give the key a name, e.g. "ci" or "laptop".';
   }
-  if (name.length > NAME_MAX) {
-    return `Names are at most ${NAME_MAX} characters long.`;
+  const length = nameLength(name);
+  if (length > NAME_MAX) {
+    return `Names are at most ${NAME_MAX} characters long; this one has ${length}.`;
   }
   if (CONTROL_CHARS.test(name)) {
     return 'Names cannot contain control characters.';
   }
-  if (taken.includes(name)) {
-    return `A key named "${name}" already exists. Pick another name.`;
+  // Names are unique regardless of case, as the key API compares them.
+  const same = taken.find(other => other.toLowerCase() === name.toLowerCase());
+  if (same !== undefined) {
+    return same === name
+      ? `A key named "${name}" already exists. Pick another name.`
+      : `A key named "${same}" already exists (names are unique regardless of case). Pick another name.`;
   }
   return null;
+}
+
+/** A name's length as the key API counts it: characters (code points) once trimmed. */
+export function nameLength(raw: string): number {
+  return [...raw.trim()].length;
 }
 
 function el<K extends keyof HTMLElementTagNameMap>(
@@ -52,7 +63,6 @@ export class CreateKeyForm extends Widget implements Dialog.IBodyWidget<ICreateK
     this._name = el('input', {
       id: `${uid}-name`,
       type: 'text',
-      maxLength: NAME_MAX,
       required: true,
       autocomplete: 'off',
       spellcheck: false,
@@ -60,8 +70,24 @@ export class CreateKeyForm extends Widget implements Dialog.IBodyWidget<ICreateK
       value: initial?.name ?? '',
       className: 'jp-mod-styled qbk-Form-input'
     });
-    this._name.setAttribute('aria-describedby', `${uid}-error`);
-    const nameLabel = el('label', { htmlFor: this._name.id, className: 'qbk-Form-label' }, ['Name']);
+    // No maxLength: a pasted name that is too long stays whole, and the counter says so.
+    const count = el('span', { id: `${uid}-count`, className: 'qbk-Form-count' });
+    const showCount = (): void => {
+      const length = nameLength(this._name.value);
+      count.textContent = `${length}/${NAME_MAX}`;
+      count.classList.toggle('qbk-mod-over', length > NAME_MAX);
+      count.title =
+        length > NAME_MAX
+          ? `Too long: names are at most ${NAME_MAX} characters.`
+          : `Names are at most ${NAME_MAX} characters.`;
+    };
+    showCount();
+    this._name.addEventListener('input', showCount);
+    this._name.setAttribute('aria-describedby', `${uid}-error ${uid}-count`);
+    const nameLabel = el('label', { htmlFor: this._name.id, className: 'qbk-Form-label qbk-Form-nameLabel' }, [
+      el('span', {}, ['Name ', el('span', { className: 'qbk-Form-hint' }, [`(at most ${NAME_MAX} characters)`])]),
+      count
+    ]);
 
     const errorLine = el('p', { id: `${uid}-error`, className: 'qbk-Form-error' }, [error ?? '']);
     errorLine.setAttribute('role', 'alert');
@@ -77,23 +103,32 @@ export class CreateKeyForm extends Widget implements Dialog.IBodyWidget<ICreateK
       const box = el('input', {
         type: 'checkbox',
         value: scope.name,
-        checked: chosen ? chosen.includes(scope.name) : true,
+        checked: chosen ? chosen.includes(scope.name) : isDefaultScope(scope),
         id: `${uid}-scope-${scope.name.replace(/[^a-zA-Z0-9_-]/g, '_')}`
       });
       this._scopes.push(box);
+      const credits = spendsCredits(scope)
+        ? [
+            el('span', { className: 'qbk-Badge qbk-Badge-warn qbk-Form-credits' }, [
+              'spends credits'
+            ])
+          ]
+        : [];
       fieldset.append(
         el('label', { htmlFor: box.id, className: 'qbk-Form-check' }, [
           box,
-          el('code', {}, [scope.name]),
+          el('span', {}, [el('code', {}, [scope.name]), ...credits]),
           el('span', { className: 'qbk-Form-hint' }, [scope.description])
         ])
       );
     }
-    if (!scopes.length) {
-      fieldset.append(
-        el('p', { className: 'qbk-Form-hint' }, ['All permissions the service offers will be granted.'])
-      );
-    }
+    fieldset.append(
+      el('p', { className: 'qbk-Form-hint' }, [
+        scopes.length
+          ? 'Read-only permissions are ticked; tick the ones that spend credits only if this key needs them.'
+          : "The service's default permissions will be granted."
+      ])
+    );
 
     this._store = el('input', {
       type: 'checkbox',

@@ -3,6 +3,7 @@
 import * as React from 'react';
 
 import { IApiKey, IKeyEvent, KeysClient } from './api';
+import { statusTitle } from './keystatus';
 import { fullDate, timeAgo } from './time';
 import { UsageChart } from './usagechart';
 
@@ -70,7 +71,7 @@ export function KeyDetails(props: IKeyDetailsProps): JSX.Element {
         </dd>
         <dt>Status</dt>
         <dd className="qbk-Facts-status">
-          <span>{active ? 'Active' : 'Inactive: requests with it are refused'}</span>
+          <span>{statusTitle(key)}</span>
           <button
             type="button"
             className="jp-mod-styled qbk-TextButton qbk-StatusToggle"

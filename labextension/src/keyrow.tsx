@@ -11,6 +11,7 @@ import * as React from 'react';
 
 import { IApiKey, KeysClient } from './api';
 import { KeyDetails } from './keydetails';
+import { statusTitle, useBlocker } from './keystatus';
 import { IPanelSettings } from './settings';
 import { daysSince, fullDate, shortDate, timeAgo } from './time';
 
@@ -43,6 +44,7 @@ export function KeyRow(props: IRowProps): JSX.Element {
   const idleDays = key.lastUsedAt ? daysSince(key.lastUsedAt) : daysSince(key.createdAt);
   const idle = idleDays >= settings.unusedWarningDays;
   const active = key.status === 'active';
+  const blocker = useBlocker(key);
   const Caret = expanded ? caretDownIcon : caretRightIcon;
 
   return (
@@ -65,7 +67,10 @@ export function KeyRow(props: IRowProps): JSX.Element {
           <span className="qbk-Row-name" title={key.name}>
             {key.name}
           </span>
-          <span className={`qbk-Status ${active ? 'qbk-Status-active' : 'qbk-Status-inactive'}`}>
+          <span
+            className={`qbk-Status ${active ? 'qbk-Status-active' : 'qbk-Status-inactive'}`}
+            title={statusTitle(key)}
+          >
             {active ? 'active' : 'inactive'}
           </span>
         </span>
@@ -120,15 +125,12 @@ export function KeyRow(props: IRowProps): JSX.Element {
           type="button"
           className="jp-mod-styled qbk-TextButton qbk-Use"
           onClick={props.onUse}
-          disabled={busy || !active || !key.stored || !notebook}
+          disabled={busy || blocker !== null || !notebook}
           title={
-            !active
-              ? 'Activate the key first.'
-              : !key.stored
-                ? "This Lab's keyring does not hold the value."
-                : notebook
-                  ? `Put this key into the kernel of ${notebook} (nothing is written to the notebook).`
-                  : 'Open a notebook first.'
+            blocker ??
+            (notebook
+              ? `Put this key into the kernel of ${notebook} (nothing is written to the notebook).`
+              : 'Open a notebook first.')
           }
         >
           Use in notebook

@@ -8,6 +8,7 @@
 // | keyrow        | one key: summary, badges, action buttons                           |
 // | keydetails    | a key's details when its row expands                               |
 // | usagechart    | the 30-day usage chart in the details                              |
+// | keystatus     | the status badge's words and when Use is disabled (as keyview.py)  |
 // | viewstates    | loading, failed and empty states                                   |
 // | dialogs       | the create form, the one-time value box, the confirmations         |
 import { ReactWidget } from '@jupyterlab/ui-components';

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..service import keyformat
+from ..service.store import fold_name
 from ..upstream import KeyApiError
 from ..vault import VaultError, vault_for
 from . import follow, headless, holders
@@ -109,10 +110,15 @@ def _protect_output() -> None:
 
 
 def _key_named(name: str) -> dict[str, Any]:
+    """The key called `name`, found as the key API compares names: regardless of case."""
     keys = call("GET", "api-keys")
-    for key in keys:
-        if key.get("name") == name:
-            return key
+    same = [k for k in keys if fold_name(str(k.get("name", ""))) == fold_name(name)]
+    exact = [k for k in same if k.get("name") == name]
+    if exact or len(same) == 1:
+        return (exact or same)[0]
+    if same:  # a database from before the rule may hold names that differ only in case
+        shown = ", ".join(sorted(repr(k.get("name")) for k in same))
+        raise UnknownKey(f"Several qBraid API keys match {name!r}: {shown}; give the exact name.")
     names = ", ".join(sorted(repr(k.get("name")) for k in keys))
     if names:
         raise UnknownKey(f"There is no qBraid API key named {name!r}. Keys: {names}.")
@@ -171,16 +177,17 @@ def use_key(name: str) -> str:
                 f"This Lab's keyring holds an older value of the qBraid API key {name!r} (it was "
                 f"regenerated elsewhere); {how}."
             )
+        named = str(key.get("name") or name)
         _protect_output()
-        STATE.redactor.hide(value, name)
+        STATE.redactor.hide(value, named)
         STATE.credentials.apply(value, _api_url(status))
         kernel_id = holders.this_kernel_id()
         STATE.follower = follow.KeyFollower(
-            {**key, "name": name}, value, vault, kernel_id, STATE.new_value
+            {**key, "name": named}, value, vault, kernel_id, STATE.new_value
         )
         follow.follow(STATE.follower)
         holders.mark(key)
-        return f"Using qBraid API key {name!r} ({hint}) in this kernel."
+        return f"Using qBraid API key {named!r} ({hint}) in this kernel."
 
     return _friendly(use)
 

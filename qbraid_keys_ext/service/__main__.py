@@ -10,6 +10,7 @@ import sys
 
 from .app import KeyService
 from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW
+from .store import sqlite_path
 
 TOKEN_ENV = "QBRAID_KEYS_ACCESS_TOKEN"
 
@@ -49,7 +50,7 @@ async def serve(db: str, host: str, port: int, token: str, **options: float) -> 
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments and run the service."""
     parser = argparse.ArgumentParser(prog="python -m qbraid_keys_ext.service", description=__doc__)
-    parser.add_argument("--db", required=True, help="SQLite database file")
+    parser.add_argument("--db", required=True, help="SQLite database file (a path, not a URL)")
     parser.add_argument("--port", required=True, type=int, help="TCP port (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument(
@@ -78,6 +79,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.rate_limit < 0 or args.rate_window <= 0:
         parser.error("--rate-limit must be >= 0 and --rate-window > 0")
+    try:
+        sqlite_path(args.db)
+    except ValueError as exc:
+        sys.exit(f"qbraid-keys service: --db: {exc}")
     token = _access_token(args.access_token_file)
     options = {
         "flush_interval": args.flush_interval,

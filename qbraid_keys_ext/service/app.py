@@ -11,16 +11,17 @@ from typing import Any, NoReturn
 
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import PeriodicCallback
+from tornado.log import access_log
 from tornado.netutil import bind_sockets
 from tornado.web import Application, HTTPError, RequestHandler
 
 from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
 from .store import (
-    SCOPES,
     KeyServiceError,
     KeyStore,
     check_known_scopes,
     check_limit,
+    scope_objects,
     validation_error,
 )
 
@@ -55,6 +56,15 @@ class RateLimited(KeyServiceError):
             f"try again in {retry_after} seconds.",
         )
         self.retry_after = retry_after
+
+
+def implemented_methods(handler: type, base: type = RequestHandler) -> list[str]:
+    """The HTTP methods a handler class implements beyond `base`'s (a 405's `Allow`)."""
+    return [
+        m
+        for m in ("GET", "POST", "PATCH", "PUT", "DELETE")
+        if getattr(handler, m.lower()) is not getattr(base, m.lower())
+    ]
 
 
 class BaseHandler(RequestHandler):
@@ -123,8 +133,9 @@ class BaseHandler(RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
+        detail: dict[str, Any] = {}
         if isinstance(exc, KeyServiceError):
-            status, code, message = exc.status, exc.code, exc.message
+            status, code, message, detail = exc.status, exc.code, exc.message, exc.detail
         elif status_code in _HTTP_ERRORS:
             status = status_code
             code, message = _HTTP_ERRORS[status_code]
@@ -138,15 +149,12 @@ class BaseHandler(RequestHandler):
             self.set_header("Retry-After", str(exc.retry_after))
         if status == 405:
             self.set_header("Allow", ", ".join(self.allowed_methods()))
-        self.finish(json.dumps({"success": False, "message": message, "error": {"code": code}}))
+        error = {"code": code, **detail}
+        self.finish(json.dumps({"success": False, "message": message, "error": error}))
 
     def allowed_methods(self) -> list[str]:
         """The HTTP methods this route implements."""
-        return [
-            m
-            for m in ("GET", "POST", "PATCH", "DELETE")
-            if getattr(type(self), m.lower()) is not getattr(RequestHandler, m.lower())
-        ]
+        return implemented_methods(type(self))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, KeyServiceError):
@@ -164,7 +172,7 @@ class BaseHandler(RequestHandler):
 
 class ScopesHandler(BaseHandler):
     async def get(self) -> None:
-        self.reply([{"name": n, "description": d} for n, d in SCOPES.items()])
+        self.reply(scope_objects())
 
 
 class KeysHandler(BaseHandler):
@@ -234,10 +242,44 @@ class NoRouteHandler(BaseHandler):
         raise HTTPError(404)
 
 
+def log_unproxied(handler: RequestHandler) -> None:
+    """Access log of an embedded service: one line per request the proxy did not make.
+
+    Requests made with the account token come through the Jupyter server's proxy, whose own
+    access line already records them; the rest (a kernel's verify, a failed token) are
+    logged here, at the levels Jupyter uses (success at debug).
+    """
+    if isinstance(handler, BaseHandler):
+        given = handler.request.headers.get("X-Access-Token", "")
+        if hmac.compare_digest(
+            given.encode("utf-8", "surrogateescape"), handler.access_token.encode("utf-8")
+        ):
+            return
+    status = handler.get_status()
+    level = logging.DEBUG if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    access_log.log(
+        level,
+        "qBraid key service: %d %s %s (%s) %.2fms",
+        status,
+        handler.request.method,
+        handler.request.path,
+        handler.request.remote_ip,
+        1000.0 * handler.request.request_time(),
+    )
+
+
 def make_app(
-    store: KeyStore, access_token: str, limiter: FailureLimiter | None = None
+    store: KeyStore,
+    access_token: str,
+    limiter: FailureLimiter | None = None,
+    *,
+    log_proxied: bool = True,
 ) -> Application:
-    """Return the tornado application serving Contract 1 under ``/api/v1``."""
+    """Return the tornado application serving Contract 1 under ``/api/v1``.
+
+    ``log_proxied=False`` leaves requests made with the account token out of the access log
+    (a proxy in front of the service logs them).
+    """
     args = {
         "store": store,
         "access_token": access_token,
@@ -255,6 +297,7 @@ def make_app(
         ],
         default_handler_class=NoRouteHandler,
         default_handler_args=args,
+        **({} if log_proxied else {"log_function": log_unproxied}),
     )
 
 
@@ -268,6 +311,9 @@ class KeyService:
     Authentication failures (wrong key on verify, wrong token on management routes) are
     limited per client IP: ``rate_limit`` per ``rate_window`` seconds, then 429 RATE_LIMITED
     with ``Retry-After`` (``rate_limit=0`` turns this off).
+
+    ``log_proxied=False`` (the embedded service) logs only the requests that did not come
+    through the Jupyter server's proxy, which logs its own.
     """
 
     def __init__(
@@ -278,6 +324,7 @@ class KeyService:
         flush_interval: float = 2.0,
         rate_limit: int = DEFAULT_LIMIT,
         rate_window: float = DEFAULT_WINDOW,
+        log_proxied: bool = True,
     ) -> None:
         if not access_token:
             raise ValueError("The key service needs a non-empty access token.")
@@ -285,6 +332,7 @@ class KeyService:
         self.url = ""
         self._access_token = access_token
         self._flush_interval = flush_interval
+        self._log_proxied = log_proxied
         self.limiter = FailureLimiter(rate_limit, rate_window)
         self._store: KeyStore | None = None
         self._server: HTTPServer | None = None
@@ -307,7 +355,7 @@ class KeyService:
             self._store = None
             raise
         self._server = HTTPServer(
-            make_app(self._store, self._access_token, self.limiter),
+            make_app(self._store, self._access_token, self.limiter, log_proxied=self._log_proxied),
             max_body_size=SERVER_MAX_BODY,
         )
         self._server.add_sockets(sockets)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -15,12 +16,18 @@ from typing import Any
 
 from . import keyformat
 
+log = logging.getLogger(__name__)
+
 SCOPES: dict[str, str] = {
     "devices:read": "List quantum devices and read their status.",
     "jobs:read": "Read quantum jobs and their results.",
-    "jobs:write": "Submit and cancel quantum jobs (spends credits).",
+    "jobs:write": "Submit and cancel quantum jobs.",
     "credits:read": "Read the account's credit balance.",
 }
+DEFAULT_SCOPES = ("devices:read", "jobs:read", "credits:read")
+"""What a key gets when its create request names no scopes: the read-only ones."""
+SPENDS_CREDITS = ("jobs:write",)
+"""Scopes whose requests spend the account's credits."""
 STATUSES = ("active", "inactive")
 ACTIONS = ("created", "rotated", "revoked", "activated", "deactivated", "renamed")
 PAGE_MAX = 200
@@ -35,6 +42,7 @@ CREATE TABLE IF NOT EXISTS keys (
     id TEXT PRIMARY KEY,
     account TEXT NOT NULL,
     name TEXT NOT NULL,
+    name_fold TEXT NOT NULL,
     digest TEXT NOT NULL,
     hint TEXT NOT NULL,
     scopes TEXT NOT NULL,
@@ -65,15 +73,35 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_key ON events (account, key_id, seq);
 """
 
+# Names are unique regardless of case. Enforced on every new name (insert or rename) rather
+# than by a unique index, so a database made before this rule, which may hold `dup` and
+# `DUP`, keeps both keys working as they are; neither can be joined by a third `Dup`.
+_NAME_RULE = """
+CREATE INDEX IF NOT EXISTS keys_name_fold ON keys (account, name_fold);
+CREATE TRIGGER IF NOT EXISTS keys_name_fold_insert BEFORE INSERT ON keys
+WHEN EXISTS (SELECT 1 FROM keys WHERE account = NEW.account AND name_fold = NEW.name_fold)
+BEGIN SELECT RAISE(ABORT, 'NAME_TAKEN'); END;
+CREATE TRIGGER IF NOT EXISTS keys_name_fold_update BEFORE UPDATE OF name_fold ON keys
+WHEN NEW.name_fold IS NOT OLD.name_fold AND EXISTS
+    (SELECT 1 FROM keys WHERE account = NEW.account AND name_fold = NEW.name_fold)
+BEGIN SELECT RAISE(ABORT, 'NAME_TAKEN'); END;
+"""
+
 
 class KeyServiceError(Exception):
-    """A failure with an HTTP status, an error code and a sentence for people."""
+    """A failure with an HTTP status, an error code and a sentence for people.
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    `detail` goes into the answer's `error` object beside `code` (e.g. `allowedFields`).
+    """
+
+    def __init__(
+        self, status: int, code: str, message: str, detail: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.detail = dict(detail or {})
 
 
 _KEYLIKE = re.compile(r"qbr_[0-9a-fA-F]{8,}")
@@ -104,6 +132,11 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def fold_name(name: str) -> str:
+    """A name as names are compared: regardless of case (`dup`, `DUP` and `Dup` are one name)."""
+    return name.casefold()
+
+
 def check_name(name: object) -> str:
     """Return the trimmed name, or raise VALIDATION_ERROR."""
     if not isinstance(name, str):
@@ -114,6 +147,19 @@ def check_name(name: object) -> str:
     if not 1 <= len(name) <= NAME_MAX:
         raise validation_error(f"The name must be 1 to {NAME_MAX} characters long.")
     return name
+
+
+def scope_objects() -> list[dict[str, Any]]:
+    """The scopes as `GET /api-key-scopes` answers them: granted by default, spending credits."""
+    return [
+        {
+            "name": n,
+            "description": d,
+            "default": n in DEFAULT_SCOPES,
+            "spendsCredits": n in SPENDS_CREDITS,
+        }
+        for n, d in SCOPES.items()
+    ]
 
 
 def check_known_scopes(scopes: Sequence[str]) -> None:
@@ -137,11 +183,22 @@ def check_scopes(scopes: object) -> list[str]:
     return [s for s in SCOPES if s in scopes]
 
 
+def unknown_fields_message(unknown: Sequence[str], allowed: Sequence[str]) -> str:
+    """The sentence for a body with fields a route does not take."""
+    shown = ", ".join(quote(f) for f in unknown[:5])
+    return f"Unknown field {shown}; allowed fields are: {', '.join(allowed)}."
+
+
 def _check_fields(fields: Mapping[str, object], allowed: tuple[str, ...]) -> None:
     unknown = [f for f in fields if f not in allowed]
     if unknown:
-        shown = ", ".join(quote(f) for f in unknown[:5])
-        raise validation_error(f"Unknown field {shown}; allowed fields are: {', '.join(allowed)}.")
+        raise KeyServiceError(
+            400,
+            "VALIDATION_ERROR",
+            unknown_fields_message(unknown, allowed),
+            # So a proxy that takes fields of its own can say every field it accepts.
+            {"allowedFields": list(allowed)},
+        )
 
 
 def check_limit(limit: object) -> int:
@@ -171,6 +228,23 @@ def check_status(status: object) -> str:
     return status  # type: ignore[return-value]
 
 
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def sqlite_path(db: str | os.PathLike[str]) -> str:
+    """The SQLite file a `--db` / `db_path` value names; ValueError for a database URL.
+
+    Without this check, `mysql://host/db` would quietly become a SQLite file of that name.
+    """
+    path = os.fspath(db)
+    url = _URL.match(path)
+    if url:  # only the scheme is repeated: the rest may hold a password
+        raise ValueError(
+            f"{url.group(1)}:// databases are not supported; give the path of a SQLite file."
+        )
+    return path
+
+
 @dataclass(frozen=True)
 class VerifiedKey:
     """The key a value belongs to, as verification reports it."""
@@ -191,7 +265,7 @@ class KeyStore:
         clock: Callable[[], datetime] = utcnow,
         write_through: bool = False,
     ) -> None:
-        path = os.fspath(path)
+        path = sqlite_path(path)
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
         if not os.path.exists(path):
@@ -202,6 +276,8 @@ class KeyStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        self._fold_names()
+        self._db.executescript(_NAME_RULE)
         self._account = account
         self._clock = clock
         self._write_through = write_through  # usage written on every verify (benchmarks)
@@ -234,19 +310,21 @@ class KeyStore:
         if "name" not in fields:
             raise validation_error("The name is required.")
         name = check_name(fields["name"])
-        scopes = check_scopes(fields["scopes"]) if "scopes" in fields else list(SCOPES)
+        scopes = check_scopes(fields["scopes"]) if "scopes" in fields else list(DEFAULT_SCOPES)
         value = keyformat.generate()
         key_id = "key_" + secrets.token_hex(8)
         hint = keyformat.hint(value)
         try:
             with self._transaction():
                 self._db.execute(
-                    "INSERT INTO keys (id, account, name, digest, hint, scopes, status, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, 'active', ?)",
+                    "INSERT INTO keys"
+                    " (id, account, name, name_fold, digest, hint, scopes, status, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?)",
                     (
                         key_id,
                         self._account,
                         name,
+                        fold_name(name),
                         keyformat.digest(value),
                         hint,
                         json.dumps(scopes),
@@ -265,6 +343,7 @@ class KeyStore:
         changes: dict[str, str] = {}
         if "name" in fields:
             changes["name"] = check_name(fields["name"])
+            changes["name_fold"] = fold_name(changes["name"])
         if "status" in fields:
             changes["status"] = check_status(fields["status"])
         changes = {column: v for column, v in changes.items() if row[column] != v}
@@ -438,6 +517,36 @@ class KeyStore:
 
     # -- helpers -------------------------------------------------------------------------
 
+    def _fold_names(self) -> None:
+        """Give a database made before names were compared regardless of case its folded names.
+
+        Keys whose names differ only in case stay as they are (renaming one would break the
+        scripts that name it); the pairs are logged, and a rename of either resolves them.
+        """
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(keys)")}
+        if "name_fold" in columns:
+            return
+        with self._transaction():
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(keys)")}
+            if "name_fold" in columns:  # another process did it first
+                return
+            self._db.execute("ALTER TABLE keys ADD COLUMN name_fold TEXT NOT NULL DEFAULT ''")
+            rows = self._db.execute("SELECT id, account, name FROM keys").fetchall()
+            self._db.executemany(
+                "UPDATE keys SET name_fold = ? WHERE id = ?",
+                [(fold_name(row["name"]), row["id"]) for row in rows],
+            )
+        groups: dict[tuple[str, str], list[str]] = {}
+        for row in rows:
+            groups.setdefault((row["account"], fold_name(row["name"])), []).append(row["name"])
+        for names in groups.values():
+            if len(names) > 1:
+                log.warning(
+                    "API keys %s have names that differ only in case; they keep working, and "
+                    "no other key may take such a name. Rename all but one to tell them apart.",
+                    " and ".join(quote(n) for n in sorted(names)),
+                )
+
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
 
@@ -450,7 +559,15 @@ class KeyStore:
         return row
 
     def _name_taken(self, name: str) -> KeyServiceError:
-        return KeyServiceError(409, "NAME_TAKEN", f"An API key named {quote(name)} already exists.")
+        row = self._db.execute(
+            "SELECT name FROM keys WHERE account = ? AND name_fold = ?",
+            (self._account, fold_name(name)),
+        ).fetchone()
+        taken = row["name"] if row is not None else name
+        same = "" if taken == name else " (names are unique regardless of case)"
+        return KeyServiceError(
+            409, "NAME_TAKEN", f"An API key named {quote(taken)} already exists{same}."
+        )
 
     def _key_objects(self, rows: Sequence[sqlite3.Row]) -> list[dict[str, Any]]:
         """Key objects for these rows, reading usage in two queries whatever their number."""

@@ -10,6 +10,7 @@ import contextlib
 import io
 from typing import TYPE_CHECKING
 
+from .. import keyview
 from ..kernel import holders
 from ..kernel.server import call
 from ..upstream import KeyApiError
@@ -143,6 +144,10 @@ class KeyActions:
 
     def use(self, row: KeyRow) -> bool:
         """Use the key in this notebook's kernel, like `%qbraid_key use NAME`."""
+        blocker = keyview.use_blocker(row.key)
+        if blocker:  # the button is disabled; a call from code gets the same answer
+            self.say(f"'{row.name}' cannot be used here. {blocker}", "error")
+            return False
         return self.panel.attempt(
             f"Using '{row.name}' in this notebook", lambda: use_here(row.name)
         )

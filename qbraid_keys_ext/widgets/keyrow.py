@@ -73,6 +73,9 @@ class KeyRow(w.VBox):
         summary = keyview.summary_html(key)
         if self.summary.value != summary:
             self.summary.value = summary
+        blocker = keyview.use_blocker(key)
+        self.use_button.disabled = blocker is not None
+        self.use_button.tooltip = blocker or "Use in this notebook"
         active = key.get("status") == "active"
         self.status_button.description = "Deactivate" if active else "Activate"
         self.status_button.icon = "pause" if active else "play-circle"
@@ -130,18 +133,17 @@ class KeyRow(w.VBox):
 
     def describe(self) -> dict[str, Any]:
         """What the row shows, as text."""
+        buttons = (
+            self.details_button,
+            self.use_button,
+            self.status_button,
+            self.rotate_button,
+            self.revoke_button,
+        )
         return {
             "summary": keyview.text_of(self.summary.value),
-            "buttons": [
-                b.description or b.tooltip
-                for b in (
-                    self.details_button,
-                    self.use_button,
-                    self.status_button,
-                    self.rotate_button,
-                    self.revoke_button,
-                )
-            ],
+            "buttons": [b.description or b.tooltip for b in buttons],
+            "disabled": {b.description or b.tooltip: b.tooltip for b in buttons if b.disabled},
             "details": keyview.text_of(self.details.value) if self.details is not None else None,
             "confirm": (
                 [keyview.text_of(self.confirm.children[0].value)]

@@ -166,8 +166,9 @@ class KeysPanel(w.VBox):
         """Create a key from the form; show its value once."""
         body = self.form.body()
         name = body["name"]
-        if not name:
-            self.say("Give the key a name, e.g. ci.", "error")
+        problem = self.form.name_problem()
+        if problem:
+            self.say(problem, "error")
             return False
 
         def make() -> str:

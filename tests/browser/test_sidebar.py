@@ -205,8 +205,16 @@ def test_create_shows_value_once_then_clears_it(page, lab):
     dialog.wait_for()
     assert "Create API Key" in dialog.locator(".jp-Dialog-header").inner_text()
     dialog.locator(".qbk-Form-input").fill("ci")
-    scopes = dialog.locator(".qbk-Form-scopes input[type=checkbox]")
-    assert scopes.count() >= 1
+    # Least privilege: only the read-only permissions are ticked; jobs:write says it spends.
+    ticked = dialog.locator(".qbk-Form-scopes input[type=checkbox]:checked")
+    assert [ticked.nth(i).get_attribute("value") for i in range(ticked.count())] == [
+        "devices:read",
+        "jobs:read",
+        "credits:read",
+    ]
+    spending = dialog.locator(".qbk-Form-check:has(.qbk-Form-credits) input")
+    assert spending.count() == 1 and spending.get_attribute("value") == "jobs:write"
+    dialog.locator(".qbk-Form-scopes input[value='jobs:write']").check()
     dialog.locator(".qbk-Form-scopes input[value='credits:read']").uncheck()
     dialog.locator("button.jp-mod-accept").click()
 
@@ -233,15 +241,42 @@ def test_create_shows_value_once_then_clears_it(page, lab):
     status, answer = verify(lab, value)
     assert status == 200, answer
 
-    # A taken name is refused in the form, which stays open with the sentence.
+    # A taken name, in any case, is refused in the form, which stays open with the sentence.
     page.click(f"{PANEL} .qbk-Create")
-    page.locator(f"{DIALOG} .qbk-Form-input").fill("ci")
+    page.locator(f"{DIALOG} .qbk-Form-input").fill("CI")
     page.locator(f"{DIALOG} button.jp-mod-accept").click()
     error = page.locator(f"{DIALOG} .qbk-Form-error")
     error.wait_for()
-    assert "already exists" in error.inner_text()
+    assert 'A key named "ci" already exists (names are unique regardless of case)' in (
+        error.inner_text()
+    )
     page.locator(f"{DIALOG} button.jp-mod-reject").click()
     page.wait_for_selector(DIALOG, state="detached")
+
+
+def test_a_long_name_is_kept_whole_and_its_limit_shown(page, lab):
+    open_sidebar(page)
+    page.click(f"{PANEL} .qbk-Create")
+    dialog = page.locator(DIALOG)
+    assert "at most 64 characters" in dialog.locator(".qbk-Form-nameLabel").inner_text()
+    count = dialog.locator(".qbk-Form-count")
+    assert count.inner_text() == "0/64"
+    pasted = "a-name-pasted-from-a-ticket-that-is-much-longer-than-a-key-name-may-be"
+    field = dialog.locator(".qbk-Form-input")
+    field.focus()
+    page.keyboard.insert_text(pasted)  # as a paste does: one input event
+    assert field.input_value() == pasted  # not cut
+    assert count.inner_text() == f"{len(pasted)}/64"
+    assert "qbk-mod-over" in count.get_attribute("class")
+    dialog.locator("button.jp-mod-accept").click()
+    error = page.locator(f"{DIALOG} .qbk-Form-error")
+    error.wait_for()
+    assert f"at most 64 characters long; this one has {len(pasted)}" in error.inner_text()
+    assert page.locator(f"{DIALOG} .qbk-Form-input").input_value() == pasted
+    page.locator(f"{DIALOG} button.jp-mod-reject").click()
+    page.wait_for_selector(DIALOG, state="detached")
+    names = [key["name"] for key in lab.keys("GET", "api-keys")[1]["data"]]
+    assert not [name for name in names if name.startswith("a-name-pasted")]
 
 
 def test_create_without_storing_here(page, lab):

@@ -82,8 +82,10 @@ def panel_button(page, text: str):
     return page.locator(f"{PANEL} button:has-text('{text}')").first
 
 
-def open_panel(page, server: LabServer, name: str, url_path: str, cell: str) -> Path:
-    """Open a notebook showing `KeysPanel()` and run it; returns the notebook's path."""
+def open_panel(
+    page, server: LabServer, name: str, url_path: str, cell: str, ready: str = "No keys yet"
+) -> Path:
+    """Open a notebook showing `KeysPanel()` and run it until it shows `ready`; its path."""
     path = server.notebooks / name
     path.write_text(json.dumps(NOTEBOOK))
     page.goto(server.lab_url(url_path))
@@ -98,7 +100,7 @@ def open_panel(page, server: LabServer, name: str, url_path: str, cell: str) -> 
         timeout=60_000,
     )
     run_command(page, "notebook:run-all-cells")
-    page.wait_for_selector(f"{PANEL} :text('No keys yet')", timeout=60_000)
+    page.wait_for_selector(f"{PANEL} :text('{ready}')", timeout=60_000)
     assert "Traceback" not in page.locator(".jp-OutputArea").inner_text()
     return path
 
@@ -190,4 +192,53 @@ def test_copy_done_and_saved_widget_state(browser, lab):
     bright = [int(c) for c in re.findall(r"\d+", colours["JupyterLab Dark"])[:3]]
     assert sum(bright) > 3 * 150, colours
     run_command(page, "apputils:change-theme", {"theme": "JupyterLab Light"})
+    page.context.close()
+
+
+def test_an_inactive_key_looks_the_same_in_the_sidebar_and_the_panel(browser, lab):
+    status, created = lab.keys("POST", "api-keys", {"name": "paused"})
+    assert status == 201
+    status, _ = lab.keys("PATCH", f"api-keys/{created['data']['id']}", {"status": "inactive"})
+    assert status == 200
+    page = new_page(browser, lab)
+    open_panel(
+        page, lab, "inactive.ipynb", "lab/tree/inactive.ipynb", ".jp-Notebook .jp-Cell", "paused"
+    )
+    in_panel = page.locator(f"{PANEL} .qbraid-keys-row:has-text('paused')")
+    panel_badge = in_panel.locator("span[title^='Inactive']")
+    panel_use = in_panel.locator("button:has-text('Use')")
+
+    page.click('.jp-SideBar .lm-TabBar-tab[data-id="qbraid-keys-sidebar"]')
+    in_sidebar = page.locator('#qbraid-keys-sidebar .qbk-Row[data-key-name="paused"]')
+    in_sidebar.wait_for()
+    sidebar_badge = in_sidebar.locator(".qbk-Status")
+    sidebar_use = in_sidebar.locator(".qbk-Use")
+
+    # Same badge: the same word, the same sentence when pointed at, the same colour.
+    assert panel_badge.inner_text() == sidebar_badge.inner_text() == "inactive"
+    assert (
+        panel_badge.get_attribute("title")
+        == sidebar_badge.get_attribute("title")
+        == ("Inactive: requests with this key are refused until it is activated.")
+    )
+    colour = "e => getComputedStyle(e).color"
+    assert panel_badge.evaluate(colour) == sidebar_badge.evaluate(colour)
+    # Same disabled action, for the same reason: an inactive key cannot be used here.
+    assert panel_use.is_disabled() and sidebar_use.is_disabled()
+    assert (
+        panel_use.get_attribute("title")
+        == sidebar_use.get_attribute("title")
+        == ("Activate the key first: requests with it are refused while it is inactive.")
+    )
+    for actions in (
+        in_panel.locator("button:has-text('Activate')"),
+        in_sidebar.locator(".qbk-Rotate, .qbk-Revoke"),
+    ):
+        for i in range(actions.count()):
+            assert actions.nth(i).is_enabled()
+    # Paused, not deleted: the name is neither struck through nor faded.
+    name = in_sidebar.locator(".qbk-Row-name")
+    assert name.evaluate("e => getComputedStyle(e).textDecorationLine") == "none"
+    assert name.evaluate("e => getComputedStyle(e).opacity") == "1"
+    assert in_sidebar.evaluate("e => getComputedStyle(e).opacity") == "1"
     page.context.close()
