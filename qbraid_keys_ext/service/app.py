@@ -14,6 +14,7 @@ from tornado.ioloop import PeriodicCallback
 from tornado.netutil import bind_sockets
 from tornado.web import Application, HTTPError, RequestHandler
 
+from .jobs import DEFAULT_CREDITS, QuantumJobs
 from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
 from .store import SCOPES, KeyServiceError, KeyStore, check_known_scopes, validation_error
 
@@ -53,6 +54,7 @@ class BaseHandler(RequestHandler):
     """Envelope answers, body limits and management authentication shared by every route."""
 
     needs_token = True
+    max_body = MAX_BODY
 
     def initialize(self, store: KeyStore, access_token: str, limiter: FailureLimiter) -> None:
         self.store = store
@@ -65,8 +67,11 @@ class BaseHandler(RequestHandler):
 
     def prepare(self) -> None:
         length = self.request.headers.get("Content-Length", "")
-        if len(self.request.body) > MAX_BODY or (length.isdigit() and int(length) > MAX_BODY):
-            raise KeyServiceError(413, "PAYLOAD_TOO_LARGE", _HTTP_ERRORS[413][1])
+        limit = self.max_body
+        if len(self.request.body) > limit or (length.isdigit() and int(length) > limit):
+            raise KeyServiceError(
+                413, "PAYLOAD_TOO_LARGE", f"The request body is larger than {limit // 1024} KiB."
+            )
         if self.needs_token:
             given = self.request.headers.get("X-Access-Token", "")
             if not hmac.compare_digest(
@@ -103,10 +108,10 @@ class BaseHandler(RequestHandler):
             raise validation_error("The request body must be a JSON object.")
         return body
 
-    def reply(self, data: Any, status: int = 200) -> None:
-        """Send a success envelope."""
+    def reply(self, data: Any, status: int = 200, **extra: Any) -> None:
+        """Send a success envelope (``extra`` fields go beside ``data``)."""
         self.set_status(status)
-        self.finish(json.dumps({"success": True, "data": data}))
+        self.finish(json.dumps({"success": True, "data": data, **extra}))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
@@ -207,26 +212,41 @@ class NoRouteHandler(BaseHandler):
 
 
 def make_app(
-    store: KeyStore, access_token: str, limiter: FailureLimiter | None = None
+    store: KeyStore,
+    access_token: str,
+    limiter: FailureLimiter | None = None,
+    jobs: QuantumJobs | None = None,
 ) -> Application:
-    """Return the tornado application serving Contract 1 under ``/api/v1``."""
+    """The tornado application serving Contract 1, and Contract 5 given ``jobs``, at /api/v1."""
+    from . import runtime as rt  # its handlers extend BaseHandler, defined above
+
     args = {
         "store": store,
         "access_token": access_token,
         "limiter": limiter if limiter is not None else FailureLimiter(),
     }
     key = r"/api-keys/([^/]+)"
-    return Application(
-        [
-            (API + "/users/verify", VerifyHandler, args),  # first: the hot path
-            (API + "/api-key-scopes", ScopesHandler, args),
-            (API + "/api-keys", KeysHandler, args),
-            (API + key, KeyHandler, args),
-            (API + key + "/rotate", RotateHandler, args),
-        ],
-        default_handler_class=NoRouteHandler,
-        default_handler_args=args,
-    )
+    routes = [
+        (API + "/users/verify", VerifyHandler, args),  # first: the hot path
+        (API + "/api-key-scopes", ScopesHandler, args),
+        (API + "/api-keys", KeysHandler, args),
+        (API + key, KeyHandler, args),
+        (API + key + "/rotate", RotateHandler, args),
+    ]
+    if jobs is not None:  # Contract 5: qBraid's runtime API, each route with its scope
+        run = {**args, "jobs": jobs}
+        job = r"/jobs/([^/]+)"
+        routes += [
+            (API + "/devices", rt.DevicesHandler, run),  # devices:read
+            (API + r"/devices/([^/]+)", rt.DeviceHandler, run),  # devices:read
+            (API + "/jobs", rt.JobsHandler, run),  # GET jobs:read, POST jobs:write
+            (API + job, rt.JobHandler, run),  # jobs:read
+            (API + job + "/result", rt.JobResultHandler, run),  # jobs:read
+            (API + job + "/program", rt.JobProgramHandler, run),  # jobs:read
+            (API + job + "/cancel", rt.JobCancelHandler, run),  # jobs:write
+            (API + "/billing/credits/balance", rt.CreditsHandler, run),  # credits:read
+        ]
+    return Application(routes, default_handler_class=NoRouteHandler, default_handler_args=args)
 
 
 class KeyService:
@@ -239,6 +259,9 @@ class KeyService:
     Authentication failures (wrong key on verify, wrong token on management routes) are
     limited per client IP: ``rate_limit`` per ``rate_window`` seconds, then 429 RATE_LIMITED
     with ``Retry-After`` (``rate_limit=0`` turns this off).
+
+    Quantum jobs (Contract 5) run in ``job_workers`` simulator processes, started with the
+    first job; the account starts with ``credits`` credits (see ``jobs.py``).
     """
 
     def __init__(
@@ -249,6 +272,8 @@ class KeyService:
         flush_interval: float = 2.0,
         rate_limit: int = DEFAULT_LIMIT,
         rate_window: float = DEFAULT_WINDOW,
+        credits: float | str = DEFAULT_CREDITS,
+        job_workers: int | None = None,
     ) -> None:
         if not access_token:
             raise ValueError("The key service needs a non-empty access token.")
@@ -258,6 +283,9 @@ class KeyService:
         self._flush_interval = flush_interval
         self.limiter = FailureLimiter(rate_limit, rate_window)
         self._store: KeyStore | None = None
+        self.jobs = QuantumJobs(
+            db_path, identity=ACCOUNT, initial_credits=credits, workers=job_workers
+        )
         self._server: HTTPServer | None = None
         self._flusher: PeriodicCallback | None = None
 
@@ -277,8 +305,9 @@ class KeyService:
             self._store.close()
             self._store = None
             raise
+        await self.jobs.start()  # queues the jobs left pending; no process until a job runs
         self._server = HTTPServer(
-            make_app(self._store, self._access_token, self.limiter),
+            make_app(self._store, self._access_token, self.limiter, self.jobs),
             max_body_size=SERVER_MAX_BODY,
         )
         self._server.add_sockets(sockets)
@@ -306,6 +335,7 @@ class KeyService:
             self._server.stop()
             await self._server.close_all_connections()
             self._server = None
+        await self.jobs.stop()
         if self._store is not None:
             self._store.close()
             self._store = None
