@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from ..service import keyformat
 from ..upstream import KeyApiClient, KeyApiError
 from ..vault import VaultError, vault_for
-from . import holders
+from . import holders, sdkerrors
 from .environ import KEY_VAR, KernelCredentials
 from .redact import Redactor
 from .server import ServerNotFound, call, find_server, run_sync, server_status
@@ -95,6 +95,7 @@ def _protect_output() -> None:
     shell = get_ipython()
     if shell is not None:
         STATE.redactor.install_in(shell)
+        sdkerrors.install(shell, lambda: (STATE.current or {}).get("name"))
 
 
 def _key_named(name: str) -> dict[str, Any]:

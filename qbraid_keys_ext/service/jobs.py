@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import secrets
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -81,7 +82,7 @@ class QuantumJobs:
         self._threads: ThreadPoolExecutor | None = None
         self._queue: asyncio.Queue[str] | None = None
         self._slots: list[asyncio.Task[None]] = []
-        self._running: dict[str, Worker] = {}
+        self._running: dict[str, tuple[Worker, threading.Event]] = {}
         self._warmed = False
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self.submit_wait = submit_wait
@@ -285,8 +286,10 @@ class QuantumJobs:
         message = "Cancelled while running." if row.status == "RUNNING" else "Cancelled."
         self.store.finish_unpaid(qrn, "CANCELLED", message, stamp())
         self._ended(qrn)
-        worker = self._running.get(qrn)
-        if worker is not None:
+        running = self._running.get(qrn)
+        if running is not None:
+            worker, cancelled = running
+            cancelled.set()
             worker.stop()  # its slot sees the job is no longer RUNNING and moves on
         return self.job(qrn)
 
@@ -387,11 +390,12 @@ class QuantumJobs:
             "maxQubits": device.limits.max_qubits,
             "seed": job.runtime_options.get("seed"),
         }
-        self._running[qrn] = worker
+        cancelled = threading.Event()
+        self._running[qrn] = (worker, cancelled)
         started = time.perf_counter()
         try:
             answer = await loop.run_in_executor(
-                self._threads, worker.run, request, device.limits.max_run_seconds
+                self._threads, worker.run, request, device.limits.max_run_seconds, cancelled
             )
         except SimulationFailed as err:
             self.store.finish_unpaid(qrn, "FAILED", str(err), stamp(), from_statuses=("RUNNING",))

@@ -50,10 +50,18 @@ class Worker:
         self._lock = threading.Lock()  # guards _proc
         self._starting = threading.Lock()  # one start at a time, until the process is ready
 
-    def run(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Run one program; return ``{"counts", "qubits", "seconds"}`` or raise."""
+    def run(
+        self, request: dict[str, Any], timeout: float, cancelled: threading.Event
+    ) -> dict[str, Any]:
+        """Run one program; return ``{"counts", "qubits", "seconds"}`` or raise.
+
+        To cancel: set ``cancelled``, then call ``stop`` (a stop that comes before the process
+        exists cannot kill it, so ``run`` checks the event once the process is there).
+        """
         proc = self._started()
         assert proc.stdin is not None and proc.stdout is not None
+        if cancelled.is_set():
+            raise WorkerStopped("The job was cancelled before it started.")
         try:
             proc.stdin.write(json.dumps(request) + "\n")
             proc.stdin.flush()
@@ -223,8 +231,21 @@ def _serve(channel: TextIO) -> None:
             send({"ok": False, "message": f"The simulator failed: {reason}"[:MESSAGE_MAX]})
 
 
+def _exit_with_parent() -> None:
+    """End this process soon after the key service dies (even by SIGKILL), mid-job or not."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main() -> None:
     """Serve programs on stdin/stdout; whatever a library prints goes to stderr instead."""
+    _exit_with_parent()
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
