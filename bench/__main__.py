@@ -16,7 +16,7 @@ from . import processes
 from .report import Figure, Run, print_table, write_results
 
 # run order: cheap and most important first
-MODULES = ["verify", "proxy", "rotation", "kernel", "startup", "scale", "sidebar"]
+MODULES = ["verify", "proxy", "rotation", "kernel", "startup", "scale", "sidebar", "jobs"]
 
 METHOD = """
 - Every server and client runs in its own process on 127.0.0.1; the load generator
@@ -41,6 +41,10 @@ METHOD = """
   first `/api/status` 200, alternating runs with and without the extension.
 - Item 6: rotations and revocations under concurrent verify load; after each answer the old
   value is verified at once on an already open connection.
+- Item 7: Bell-circuit jobs (2 qubits, 100 shots) submitted on 8 keep-alive connections to
+  the key service with its default simulator workers (`POST /jobs` answers once the job has
+  ended, so its rate is completed jobs/s), against the same parse-and-run code in a loop in
+  one process; then item 1's verify load alone and while the job load runs, interleaved.
 """
 
 

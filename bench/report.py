@@ -134,7 +134,15 @@ def machine() -> dict[str, str]:
         "Python": sys.version.split()[0],
         "packages": ", ".join(
             f"{m} {_version(m)}"
-            for m in ("tornado", "jupyter_server", "jupyterlab", "jupyter-server-proxy")
+            for m in (
+                "tornado",
+                "jupyter_server",
+                "jupyterlab",
+                "jupyter-server-proxy",
+                "qiskit",
+                "qiskit-aer",
+                "qbraid",
+            )
         ),
         "browser": chromium or "unknown",
     }

@@ -10,6 +10,7 @@ it is submitted and given back if it fails or is cancelled.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -77,8 +78,8 @@ class Device:
         object.__setattr__(self, "provider", provider)
 
     def missing_packages(self) -> list[str]:
-        """Modules the simulator needs that are not installed."""
-        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+        """Modules the simulator needs that are not installed (looked up once)."""
+        return _missing(self.requires)
 
     def as_json(self, queue_depth: int = 0) -> dict[str, Any]:
         """The device object of ``GET /devices`` (qbraid-core ``RuntimeDevice`` fields)."""
@@ -131,5 +132,11 @@ AER = Device(
     ),
     pricing=Pricing(per_task=Decimal("0.1"), per_shot=Decimal("0.0001")),
 )
+
+
+@functools.cache
+def _missing(modules: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if importlib.util.find_spec(m) is None]
+
 
 DEVICES: dict[str, Device] = {d.qrn: d for d in (AER,)}

@@ -85,6 +85,7 @@ class QuantumJobs:
         self._running: dict[str, tuple[Worker, threading.Event]] = {}
         self._warmed = False
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._pending: set[str] = set()  # QUEUED or RUNNING here
         self.submit_wait = submit_wait
 
     # -- life cycle ----------------------------------------------------------------------
@@ -106,6 +107,7 @@ class QuantumJobs:
                 )
                 continue
             self._store.requeue(job.qrn)
+            self._pending.add(job.qrn)
             self._queue.put_nowait(job.qrn)
         self._slots = [asyncio.create_task(self._slot(w)) for w in self._workers]
 
@@ -169,8 +171,8 @@ class QuantumJobs:
 
     # -- jobs ----------------------------------------------------------------------------
 
-    def submit(self, fields: Mapping[str, Any], key_id: str | None) -> dict[str, Any]:
-        """Check a ``POST /jobs`` body, charge it and queue it; return the job object."""
+    def submit(self, fields: Mapping[str, Any], key_id: str | None) -> str:
+        """Check a ``POST /jobs`` body, charge it and queue it; return the job's QRN."""
         device = _device_of(fields.get("deviceQrn"))
         shots = _shots(fields.get("shots"), device)
         program_format, data = _program(fields.get("program"), device)
@@ -229,12 +231,11 @@ class QuantumJobs:
         else:
             self._queue_put(qrn)
             self.warm()
-        return self.job(qrn)
+        return qrn
 
     async def wait_ended(self, qrn: str, timeout: float) -> None:
         """Return once the job has ended, or after ``timeout`` seconds."""
-        row = self.store.get_any(qrn)
-        if timeout <= 0 or row is None or row.status in TERMINAL:
+        if timeout <= 0 or qrn not in self._pending:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiting = self._waiters.setdefault(qrn, [])
@@ -250,7 +251,8 @@ class QuantumJobs:
                 self._waiters.pop(qrn, None)
 
     def _ended(self, qrn: str) -> None:
-        """Wake whoever waits for this job to end."""
+        """Forget a job that ended; wake whoever waits for it."""
+        self._pending.discard(qrn)
         for future in self._waiters.pop(qrn, []):
             if not future.done():
                 future.set_result(None)
@@ -354,6 +356,7 @@ class QuantumJobs:
     def _queue_put(self, qrn: str) -> None:
         if self._queue is None:
             raise RuntimeError("The job runner is not started.")
+        self._pending.add(qrn)
         self._queue.put_nowait(qrn)
 
     async def _slot(self, worker: Worker) -> None:

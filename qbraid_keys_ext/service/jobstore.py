@@ -3,7 +3,8 @@
 Two tables beside the key store's, created if missing: ``jobs`` (one row per job: request,
 program, state, result) and ``credits`` (one balance per account). Every state change is
 one statement or one transaction; a balance change and the job change that causes it are in
-the same transaction. Credits are stored as decimal text and computed with ``Decimal``.
+the same transaction. Credits are stored as whole millionths of a credit (``INTEGER``), so a
+charge is one conditional ``UPDATE``; they are ``Decimal`` outside this module.
 All the SQL of jobs and credits is in this module, so another database can replace it.
 """
 
@@ -15,7 +16,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from .store import _Transaction
@@ -38,8 +39,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     status TEXT NOT NULL
         CHECK (status IN ('QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED')),
     status_msg TEXT,
-    estimated_cost TEXT NOT NULL,
-    cost TEXT,
+    estimated_cost INTEGER NOT NULL,
+    cost INTEGER,
     result TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
@@ -51,9 +52,22 @@ CREATE INDEX IF NOT EXISTS jobs_account_created ON jobs (account, created_at);
 CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (status) WHERE status IN ('QUEUED', 'RUNNING');
 CREATE TABLE IF NOT EXISTS credits (
     account TEXT PRIMARY KEY,
-    balance TEXT NOT NULL
+    balance INTEGER NOT NULL
 );
 """
+
+
+UNITS = 10**6  # stored credits are millionths of a credit
+
+
+def to_units(credits: Decimal) -> int:
+    """Credits as stored: whole millionths (rounded half up)."""
+    return int((credits * UNITS).to_integral_value(ROUND_HALF_UP))
+
+
+def from_units(units: int) -> Decimal:
+    """Stored millionths as credits."""
+    return (Decimal(units) / UNITS).normalize()
 
 
 def stamp(moment: datetime | None = None) -> str:
@@ -111,8 +125,8 @@ class JobRow:
             program_data=row["program_data"],
             status=row["status"],
             status_msg=row["status_msg"],
-            estimated_cost=Decimal(row["estimated_cost"]),
-            cost=None if row["cost"] is None else Decimal(row["cost"]),
+            estimated_cost=from_units(row["estimated_cost"]),
+            cost=None if row["cost"] is None else from_units(row["cost"]),
             result=None if row["result"] is None else json.loads(row["result"]),
             attempts=row["attempts"],
             created_at=row["created_at"],
@@ -144,7 +158,7 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
-        self._initial = initial_credits
+        self._initial = to_units(initial_credits)
 
     def close(self) -> None:
         self._db.close()
@@ -156,21 +170,18 @@ class JobStore:
         row = self._db.execute(
             "SELECT balance FROM credits WHERE account = ?", (account,)
         ).fetchone()
-        return self._initial if row is None else Decimal(row["balance"])
+        return from_units(self._initial if row is None else row["balance"])
 
-    def _add_credits(self, account: str, amount: Decimal) -> None:
-        """Change the balance by ``amount`` (inside the caller's transaction)."""
-        self._db.execute(
+    def _charge(self, account: str, units: int) -> bool:
+        """Take ``units`` from the balance if it holds them (inside the caller's transaction)."""
+        charge = "UPDATE credits SET balance = balance - ? WHERE account = ? AND balance >= ?"
+        if self._db.execute(charge, (units, account, units)).rowcount == 1:
+            return True
+        created = self._db.execute(
             "INSERT OR IGNORE INTO credits (account, balance) VALUES (?, ?)",
-            (account, str(self._initial)),
-        )
-        (current,) = self._db.execute(
-            "SELECT balance FROM credits WHERE account = ?", (account,)
-        ).fetchone()
-        self._db.execute(
-            "UPDATE credits SET balance = ? WHERE account = ?",
-            (str(Decimal(current) + amount), account),
-        )
+            (account, self._initial),
+        ).rowcount
+        return bool(created) and self._db.execute(charge, (units, account, units)).rowcount == 1
 
     # -- jobs ----------------------------------------------------------------------------
 
@@ -178,10 +189,8 @@ class JobStore:
         """Store a new QUEUED job and charge its estimated cost, or raise InsufficientCredits."""
         cost = Decimal(job["estimated_cost"])
         with _Transaction(self._db):
-            balance = self.balance(job["account"])
-            if balance < cost:
-                raise InsufficientCredits(cost, balance)
-            self._add_credits(job["account"], -cost)
+            if not self._charge(job["account"], to_units(cost)):
+                raise InsufficientCredits(cost, self.balance(job["account"]))
             self._db.execute(
                 "INSERT INTO jobs (qrn, account, key_id, device_qrn, name, shots, tags,"
                 " runtime_options, program_format, program_data, status, estimated_cost,"
@@ -197,7 +206,7 @@ class JobStore:
                     json.dumps(job["runtime_options"]),
                     job["program_format"],
                     job["program_data"],
-                    str(cost),
+                    to_units(cost),
                     job["created_at"],
                 ),
             )
@@ -314,11 +323,13 @@ class JobStore:
             if row is None or row["status"] not in from_statuses:
                 return False
             self._db.execute(
-                "UPDATE jobs SET status = ?, status_msg = ?, cost = '0', ended_at = ?"
-                " WHERE qrn = ?",
+                "UPDATE jobs SET status = ?, status_msg = ?, cost = 0, ended_at = ? WHERE qrn = ?",
                 (status, message, at, qrn),
             )
-            self._add_credits(row["account"], Decimal(row["estimated_cost"]))
+            self._db.execute(
+                "UPDATE credits SET balance = balance + ? WHERE account = ?",
+                (row["estimated_cost"], row["account"]),
+            )
         return True
 
 

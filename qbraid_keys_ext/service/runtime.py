@@ -75,7 +75,7 @@ class JobsHandler(RuntimeHandler):
 
     async def post(self) -> None:
         key_id = self.authorize("jobs:write")
-        qrn = self.jobs.submit(self.json_body(), key_id)["jobQrn"]
+        qrn = self.jobs.submit(self.json_body(), key_id)
         await self.jobs.wait_ended(qrn, self.jobs.submit_wait)  # a small job answers COMPLETED
         self.reply(self.jobs.job(qrn), status=201)
 
