@@ -4,14 +4,19 @@ chose, with another key in ~/.qbraid/qbraidrc and no `api_key=` anywhere."""
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 
 import pytest
+
+from qbraid_keys_ext.service import keyformat
 
 from .kernel_helpers import KernelSession, assert_absent
 from .test_magic import create, key_named, other_qbraidrc  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(300)
+REPO = Path(__file__).resolve().parents[1]
 SDK_TIMEOUT = 180.0  # importing qbraid and qiskit, and starting the simulator, on a busy machine
 AER = "qbraid:qiskit:sim:aer-simulator"
 BELL3 = (
@@ -144,3 +149,33 @@ async def test_a_key_without_the_scope_gets_one_line(jp_serverapp, keys_api):
         run = await kernel.execute("1 / 0")
         assert run.reply["content"]["ename"] == "ZeroDivisionError"
         assert len(run.reply["content"]["traceback"]) > 1
+
+
+async def test_binder_demo_runs_a_bell_job_with_a_key_it_creates(jp_serverapp, keys_api):
+    notebook = json.loads((REPO / "binder" / "demo.ipynb").read_text())
+    cells = [
+        "".join(c["source"])
+        for c in notebook["cells"]
+        if "jobs-demo" in c.get("metadata", {}).get("tags", [])
+    ]
+    assert len(cells) == 3
+    async with KernelSession(jp_serverapp) as kernel:
+        assert (await kernel.execute("%load_ext qbraid_keys_ext")).ok  # section 1's first cell
+        runs = [await kernel.execute(cell, timeout=SDK_TIMEOUT) for cell in cells]
+        for run in runs:
+            assert run.ok, run.error_text
+        assert runs[0].stdout.startswith("Created API key 'bell' (qbr_")
+        assert "Using qBraid API key 'bell'" in runs[1].stdout
+        counts = ast.literal_eval(runs[1].stdout.split("counts: ")[1].splitlines()[0])
+        assert set(counts) <= {"00", "11"} and sum(counts.values()) == 1000
+        assert "credits left: 999.8" in runs[1].stdout  # 1,000 - (0.1 + 1,000 x 0.0001)
+        [result] = [m for m in runs[2].iopub if m["msg_type"] == "execute_result"]
+        counts = ast.literal_eval(result["content"]["data"]["text/plain"])
+        assert set(counts) <= {"00", "11"} and sum(counts.values()) == 500
+        # run again: the key exists, nothing is created
+        rerun = await kernel.execute(cells[0])
+        assert rerun.ok and rerun.stdout == ""
+        text = kernel.raw_text()
+    key = await key_named(keys_api, "bell")
+    assert key["scopes"] == ["devices:read", "jobs:read", "jobs:write", "credits:read"]
+    assert not keyformat.find_valid_keys(text)  # no value in anything the kernel sent
