@@ -260,6 +260,8 @@ async def test_bad_programs_end_failed_with_a_message_and_cost_nothing(api):
         ("qasm3", "OPENQASM 3.0; garbage", "no viable alternative"),
         ("qasm2", 'OPENQASM 2.0; include "qelib1.inc"; creg c[1];', "declares no qubits"),
         ("qasm2", wide, "uses 21 qubits; this device runs at most 20"),
+        ("qasm2", 'OPENQASM 2.0; include "/etc/hostname"; qreg q[1];', "unable to find"),
+        ("qasm3", 'OPENQASM 3.0; include "/etc/hostname"; qubit q;', "not currently supported"),
         ("qasm2", BELL2 + "// padding\n" * 30000, "takes at most 262,144"),
     ]
     for fmt, data, expected in cases:

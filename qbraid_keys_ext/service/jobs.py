@@ -93,6 +93,7 @@ class QuantumJobs:
     async def start(self) -> None:
         """Open the tables, queue the jobs left pending, start the slots (no process yet)."""
         self._store = JobStore(self._db_path, initial_credits=self._initial)
+        self._workers = [Worker() for _ in self._workers]  # closed ones cannot start again
         self._threads = ThreadPoolExecutor(len(self._workers), thread_name_prefix="qbraid-jobs")
         self._queue = asyncio.Queue()
         self._warmed = False
@@ -118,7 +119,7 @@ class QuantumJobs:
         for qrn in list(self._waiters):
             self._ended(qrn)
         for worker in self._workers:
-            worker.stop()
+            worker.close()
         for task in self._slots:
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -49,6 +49,7 @@ class Worker:
         self._proc: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()  # guards _proc
         self._starting = threading.Lock()  # one start at a time, until the process is ready
+        self._closed = False
 
     def run(
         self, request: dict[str, Any], timeout: float, cancelled: threading.Event
@@ -79,6 +80,12 @@ class Worker:
         if not answer.get("ok"):
             raise SimulationFailed(str(answer.get("message") or "The simulator failed."))
         return answer
+
+    def close(self) -> None:
+        """Stop the process for good: a start still under way kills what it starts."""
+        with self._lock:
+            self._closed = True
+        self.stop()
 
     def stop(self) -> None:
         """Kill the process (a running program ends with ``WorkerStopped``)."""
@@ -115,6 +122,10 @@ class Worker:
             )
             with self._lock:
                 self._proc = proc
+                closed = self._closed
+            if closed:
+                self.stop()
+                raise WorkerStopped("The key service is stopping.")
             assert proc.stdout is not None
             ready = _read_line(proc.stdout, START_TIMEOUT)
             if not ready or not json.loads(ready).get("ready"):
@@ -153,8 +164,10 @@ def _load(program_format: str, data: str) -> Any:
     try:
         with contextlib.redirect_stderr(said):
             if program_format == "qasm2":
-                return qiskit.qasm2.loads(
-                    data, custom_instructions=qiskit.qasm2.LEGACY_CUSTOM_INSTRUCTIONS
+                return qiskit.qasm2.loads(  # no include path: no file of this machine is read
+                    data,
+                    include_path=(),
+                    custom_instructions=qiskit.qasm2.LEGACY_CUSTOM_INSTRUCTIONS,
                 )
             return qiskit.qasm3.loads(data)
     except Exception as err:
