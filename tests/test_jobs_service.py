@@ -435,6 +435,21 @@ def _start_standalone(db: Path) -> tuple[subprocess.Popen, str]:
     return proc, line.split()[-1]
 
 
+def _simulators_of(service_pid: int) -> list[int]:
+    """Simulator worker processes started by that key service process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"QBRAID_KEYS_SIMULATOR_PARENT={service_pid}".encode() in environ:
+            found.append(int(entry.name))
+    return found
+
+
 async def test_sigkill_mid_job_then_restart_runs_it_again(tmp_path):
     db = tmp_path / "keys.sqlite3"
     proc, url = _start_standalone(db)
@@ -448,6 +463,10 @@ async def test_sigkill_mid_job_then_restart_runs_it_again(tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+    deadline = time.monotonic() + 10
+    while _simulators_of(proc.pid):  # the kernel ends them with their service, mid-job or not
+        assert time.monotonic() < deadline, "simulator processes outlived their service"
+        await asyncio.sleep(0.1)
     proc, url = _start_standalone(db)
     try:
         api = Api(url)

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+PARENT_VAR = "QBRAID_KEYS_SIMULATOR_PARENT"
 START_TIMEOUT = 120.0  # importing qiskit on a busy machine
 MESSAGE_MAX = 600
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -111,6 +112,7 @@ class Worker:
             )
             for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
                 env[var] = "1"
+            env[PARENT_VAR] = str(os.getpid())
             proc = subprocess.Popen(
                 [sys.executable, "-m", "qbraid_keys_ext.service.simulator"],
                 stdin=subprocess.PIPE,
@@ -245,8 +247,23 @@ def _serve(channel: TextIO) -> None:
 
 
 def _exit_with_parent() -> None:
-    """End this process soon after the key service dies (even by SIGKILL), mid-job or not."""
-    parent = os.getppid()
+    """End this process when the key service dies (even by SIGKILL), mid-job or not.
+
+    On Linux the kernel kills it (``PR_SET_PDEATHSIG``), even while a simulation holds the
+    GIL; elsewhere a thread checks every second (between the simulator's GIL releases).
+    """
+    parent = int(os.environ.get(PARENT_VAR) or os.getppid())
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
 
     def watch() -> None:
         while os.getppid() == parent:
