@@ -135,6 +135,7 @@ async def test_a_key_without_the_scope_gets_one_line(jp_serverapp, keys_api):
         assert content["status"] == "error"
         [line] = content["traceback"]
         assert "'reader'" in line and "jobs:write" in line and "%qbraid_key use" in line, line
+        assert line.startswith("qBraid API key 'reader' was refused: Failed to create job: ")
         errors = [m for m in run.iopub if m["msg_type"] == "error"]
         assert [m["content"]["traceback"] for m in errors] == [[line]]
 

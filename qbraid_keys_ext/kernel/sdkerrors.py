@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 SCOPE_HELP = (
-    "use a key that has it (`%qbraid_key use NAME`), or create one with it in the API Keys sidebar"
+    "Use a key that has that scope (`%qbraid_key use NAME`), or create one in the API Keys sidebar."
 )
 _INSTALLED = "_qbraid_keys_sdk_errors"
 
@@ -39,11 +39,13 @@ def explain(exc: BaseException, key_name: str | None = None) -> str | None:
         if not isinstance(code, str):
             continue
         key = f"qBraid API key {key_name!r}" if key_name else "This kernel's qBraid API key"
-        reason = str(err).strip()
+        reason = " ".join(str(err).split())
+        outer = " ".join(str(exc).split())  # e.g. "Failed to create job: <reason>"
+        said = outer if reason and reason in outer else reason
         if code == "INSUFFICIENT_SCOPE":
-            return f"{key} was refused: {reason} To do this, {SCOPE_HELP}."
+            return f"{key} was refused: {said} {SCOPE_HELP}"
         if code == "INSUFFICIENT_CREDITS":
-            return f"{key} was refused: {reason}"
+            return f"{key} was refused: {said}"
     return None
 
 
