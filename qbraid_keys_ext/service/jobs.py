@@ -97,6 +97,7 @@ class QuantumJobs:
         self._threads = ThreadPoolExecutor(len(self._workers), thread_name_prefix="qbraid-jobs")
         self._queue = asyncio.Queue()
         self._warmed = False
+        self._pending.clear()
         for job in self._store.pending():
             if job.attempts >= MAX_ATTEMPTS:
                 self._store.finish_unpaid(
