@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import os
+from decimal import Decimal
 from typing import Any, NoReturn
 
 from tornado.httpserver import HTTPServer
@@ -260,8 +261,8 @@ class KeyService:
     limited per client IP: ``rate_limit`` per ``rate_window`` seconds, then 429 RATE_LIMITED
     with ``Retry-After`` (``rate_limit=0`` turns this off).
 
-    Quantum jobs (Contract 5) run in ``job_workers`` simulator processes, started with the
-    first job; the account starts with ``credits`` credits (see ``jobs.py``).
+    Quantum jobs (Contract 5) run in ``job_workers`` simulator processes, started when
+    devices are first listed or a job comes; the account starts with ``credits`` credits.
     """
 
     def __init__(
@@ -272,7 +273,7 @@ class KeyService:
         flush_interval: float = 2.0,
         rate_limit: int = DEFAULT_LIMIT,
         rate_window: float = DEFAULT_WINDOW,
-        credits: float | str = DEFAULT_CREDITS,
+        credits: Decimal | float | str = DEFAULT_CREDITS,
         job_workers: int | None = None,
     ) -> None:
         if not access_token:
