@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer rounds (under 2 minutes)")
     parser.add_argument("--only", nargs="+", choices=MODULES, help="run only these")
     parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
+    parser.add_argument(
+        "--keep-others",
+        action="store_true",
+        help="with --only: keep the other items' figures from the RESULTS.md already there",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     run = Run(quick=args.quick)
@@ -83,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print_table(run)
     if not args.no_write:
-        path = write_results(run, METHOD)
+        path = write_results(run, METHOD, keep_others=args.keep_others)
         print(f"\nwrote {path}")
     print(f"total {sum(run.durations.values()):.0f} s")
     return 1 if failed else 0
