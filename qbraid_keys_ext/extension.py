@@ -15,7 +15,7 @@ from traitlets import Float, Unicode, default
 
 from . import __version__
 from .kernel_keys import KernelKeys
-from .qbraidlab import QbraidLab
+from .qbraidlab import QbraidLab, replaced_core
 from .upstream import KeyApiClient, KeyApiError
 from .vault import Vault
 
@@ -89,6 +89,9 @@ class QbraidKeys(ExtensionApp):
         self.vault = Vault(namespace)
         self.kernel_keys = KernelKeys(self.serverapp.runtime_dir)
         self.qbraid_lab = QbraidLab(self.serverapp)
+        replaced = replaced_core()
+        if replaced:
+            self.log.warning("qBraid keys: %s", replaced)
         self.serverapp.event_logger.register_event_schema(EVENT_SCHEMA)
         self.settings["qbraid_keys"] = self
         from .presave import register as register_pre_save_hook

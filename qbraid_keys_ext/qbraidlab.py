@@ -20,6 +20,7 @@ import configparser
 import hmac
 import json
 import logging
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -78,20 +79,38 @@ def _routed(router: Any, path: str) -> bool:
     return False
 
 
+def replaced_core() -> str | None:
+    """A warning when upstream `jupyterlab` was installed over qBraid Lab's own build."""
+    try:
+        lab = metadata.version("qbraid-lab")
+        upstream = metadata.version("jupyterlab")
+    except metadata.PackageNotFoundError:
+        return None
+    return (
+        f"upstream jupyterlab {upstream} is installed over qBraid Lab {lab}'s own build of "
+        "JupyterLab (e.g. by `pip install qbraid-keys-ext[lab]`); qBraid Lab's branding is gone. "
+        "Restore it: pip uninstall jupyterlab && pip install --force-reinstall --no-deps "
+        f"qbraid-lab=={lab}"
+    )
+
+
 class QbraidLab:
     """The link between this server's keys and qBraid Lab's account key."""
 
     def __init__(self, serverapp: Any) -> None:
         self.serverapp = serverapp
         self.record_path = Path(jupyter_data_dir()) / "qbraid_keys" / "qbraid-lab.json"
+        self._seen = False
 
     @property
     def available(self) -> bool:
-        """Whether qBraid Lab runs in this server."""
-        try:
-            return present(self.serverapp)
-        except Exception:  # a server without the usual attributes: no qBraid Lab
-            return False
+        """Whether qBraid Lab runs in this server (once seen, it stays: routes are not removed)."""
+        if not self._seen:
+            try:
+                self._seen = present(self.serverapp)
+            except Exception:  # a server without the usual attributes: no qBraid Lab
+                return False
+        return self._seen
 
     # -- which key qBraid Lab uses ---------------------------------------------------------
 

@@ -211,3 +211,23 @@ def test_a_refusal_that_quotes_the_value_is_told_without_it():
     value = keyformat.generate()
     err = QbraidLab._failed(f"configparser: bad value {value!r}", value)
     assert value not in err.message and "[hidden]" in err.message
+
+
+def test_upstream_jupyterlab_over_qbraid_lab_is_called_out(monkeypatch):
+    from importlib import metadata
+
+    from qbraid_keys_ext import qbraidlab
+
+    versions = {"jupyterlab": "4.6.6"}
+
+    def version(name: str) -> str:
+        if name not in versions:
+            raise metadata.PackageNotFoundError(name)
+        return versions[name]
+
+    monkeypatch.setattr(qbraidlab.metadata, "version", version)
+    assert qbraidlab.replaced_core() is None  # plain JupyterLab
+    versions["qbraid-lab"] = "4.6.13"
+    warning = qbraidlab.replaced_core()
+    assert "upstream jupyterlab 4.6.6 is installed over qBraid Lab 4.6.13" in warning
+    assert "pip install --force-reinstall --no-deps qbraid-lab==4.6.13" in warning
