@@ -27,7 +27,7 @@ import pytest
 
 from .. import qbraid_lab_env as env
 from ..lab_server import LabServer, require_browser
-from .test_sidebar import DIALOG, PANEL, row
+from .test_sidebar import DIALOG, PANEL, TAB, row
 
 pytestmark = pytest.mark.timeout(900)  # the first run builds qBraid Lab's venv from PyPI
 
@@ -209,6 +209,12 @@ def test_from_fresh_home_to_qbraid_labs_key_in_the_sidebar(browser, lab, timings
         assert lab.request("GET", "qbraid-lab/validate-config")[0] != 200  # its check fails
         wait_message(page, "success", 'Key "qbraid-lab" was revoked')
         assert not page.locator(".Toastify__toast").count()
+
+        # The key icon in qBraid Lab's left bar closes and opens the sidebar.
+        page.click(TAB)
+        page.wait_for_selector(PANEL, state="hidden")
+        page.click(TAB)
+        page.wait_for_selector(f"{PANEL} .qbk-Header", state="visible")
     finally:
         context.close()
     timings["browser"] = time.monotonic() - started

@@ -88,15 +88,20 @@ def open_panel(
     """Open a notebook showing `KeysPanel()` and run it until it shows `ready`; its path."""
     path = server.notebooks / name
     path.write_text(json.dumps(NOTEBOOK))
+    # A fresh layout: an earlier test's notebook, restored in a background tab, would show
+    # a panel too (and be current for a moment).
+    server.request("DELETE", "lab/api/workspaces/default")
     page.goto(server.lab_url(url_path))
     page.wait_for_selector(cell, timeout=60_000)
+    # This notebook must be current, or "run all cells" runs another one.
     page.wait_for_function(
-        """() => {
+        """name => {
              const w = window.jupyterapp.shell.currentWidget;
              const k = w && w.sessionContext && w.sessionContext.session
                && w.sessionContext.session.kernel;
-             return k && k.status === 'idle';
+             return w.context && w.context.path.endsWith(name) && k && k.status === 'idle';
            }""",
+        arg=name,
         timeout=60_000,
     )
     run_command(page, "notebook:run-all-cells")
