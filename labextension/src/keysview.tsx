@@ -6,6 +6,8 @@ import * as React from 'react';
 import { ApiError, IApiKey, IKernelUse, IServiceStatus, KeysClient } from './api';
 import { messageOf, useKeyActions } from './keyactions';
 import { KeyList } from './keylist';
+import { MessageArea, Messages } from './messages';
+import { QbraidLabContext, QbraidLabOffer, useQbraidLab } from './qbraidlab';
 import { IPanelSettings } from './settings';
 import { EmptyState, FailedState, LoadingState } from './viewstates';
 
@@ -15,12 +17,19 @@ export interface IViewProps {
   generation: number;
   notebook: string | null;
   useInNotebook: (key: IApiKey) => Promise<string>;
+  /** Where outcomes are told (in the sidebar, and as toasts where Lab has them). */
+  messages: Messages;
+  /** qBraid Lab's "API Key Required" dialog sent the user here. */
+  qbraidLabRequested: boolean;
+  /** qBraid Lab got its key. */
+  onQbraidLabDone: () => void;
 }
 
 type Phase = 'loading' | 'ready' | 'failed';
 
 export function KeysView(props: IViewProps): JSX.Element {
-  const { client, settings, generation, notebook, useInNotebook } = props;
+  const { client, settings, generation, notebook, useInNotebook, messages } = props;
+  const notify = messages.show;
   const [phase, setPhase] = React.useState<Phase>('loading');
   const [keys, setKeys] = React.useState<IApiKey[]>([]);
   const [error, setError] = React.useState<ApiError | null>(null);
@@ -101,10 +110,13 @@ export function KeysView(props: IViewProps): JSX.Element {
     void load();
   };
 
-  const usersOf = (key: IApiKey): string[] =>
-    uses
+  const qbraidLab = useQbraidLab(client, notify, generation, props.onQbraidLabDone);
+  const usersOf = (key: IApiKey): string[] => [
+    ...uses
       .filter(use => use.keyId === key.id)
-      .map(use => use.path || `kernel ${use.kernelId.slice(0, 8)}`);
+      .map(use => use.path || `kernel ${use.kernelId.slice(0, 8)}`),
+    ...(qbraidLab.uses(key) ? ['qBraid Lab'] : [])
+  ];
 
   const actions = useKeyActions({
     usersOf,
@@ -113,6 +125,7 @@ export function KeysView(props: IViewProps): JSX.Element {
     setKeys,
     load,
     useInNotebook,
+    notify,
     // The focused trash button is gone with its row: keep keyboard users in the panel, on
     // the row that takes its place (see the layout effect above).
     onRevoked: index => {
@@ -188,7 +201,15 @@ export function KeysView(props: IViewProps): JSX.Element {
         </div>
       </header>
       <div className={`qbk-Progress ${refreshing && phase === 'ready' ? 'qbk-mod-active' : ''}`} />
-      <div className="qbk-Body">{body}</div>
+      <MessageArea messages={messages} />
+      <QbraidLabContext.Provider value={qbraidLab}>
+        <QbraidLabOffer
+          requested={props.qbraidLabRequested}
+          creating={actions.creating}
+          onCreate={() => void actions.create({ name: 'qbraid-lab', then: qbraidLab.useFor })}
+        />
+        <div className="qbk-Body">{body}</div>
+      </QbraidLabContext.Provider>
       <footer className="qbk-Footer">
         {status ? (
           <span title={status.upstream.url}>

@@ -92,13 +92,15 @@ def open_panel(
     path.write_text(json.dumps(NOTEBOOK))
     page.goto(server.lab_url(url_path, reset=True))
     page.wait_for_selector(cell, timeout=60_000)
+    # This notebook must be current, or "run all cells" runs another one.
     page.wait_for_function(
-        """() => {
+        """name => {
              const w = window.jupyterapp.shell.currentWidget;
              const k = w && w.sessionContext && w.sessionContext.session
                && w.sessionContext.session.kernel;
-             return k && k.status === 'idle';
+             return w.context && w.context.path.endsWith(name) && k && k.status === 'idle';
            }""",
+        arg=name,
         timeout=60_000,
     )
     run_command(page, "notebook:run-all-cells")
