@@ -158,9 +158,14 @@ class ConnectionPool:
     async def _connect(self, origin: Origin, max_body: int) -> IOStream:
         scheme, host, port = origin
         tls = ssl.create_default_context() if scheme == "https" else None
-        return await self._tcp.connect(
-            host, port, ssl_options=tls, max_buffer_size=max_body + 64 * 1024
-        )
+        try:
+            return await self._tcp.connect(
+                host, port, ssl_options=tls, max_buffer_size=max_body + 64 * 1024
+            )
+        except StreamClosedError as err:  # tornado's wrapper of the reason (refused, reset…)
+            if isinstance(err.real_error, OSError):
+                raise err.real_error from None
+            raise
 
     def _take(self, origin: Origin) -> IOStream | None:
         idle = self._idle.get(origin) or []

@@ -308,7 +308,7 @@ def list_keys(search: str = "") -> str:
         lines = [
             "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
         ]
-        if current:
+        if any(row[0] == "*" for row in rows):
             lines.append("* used by this kernel")
         if total > len(keys):
             which = f"with {search!r} in their name or hint" if search else "in this account"

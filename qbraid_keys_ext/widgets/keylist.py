@@ -183,7 +183,7 @@ class KeyList(w.VBox):
         self.next_button.disabled = self.page >= pages - 1
         self.page_label.value = (
             f"<span style='{keyview.MUTED}'>{start + 1 if page else 0}–{start + len(page)}"
-            f" of {matching:,}</span>"
+            f" of {matching}</span>"
         )
         if not page and not searching:
             empty = "No keys yet. Create one with New key."
