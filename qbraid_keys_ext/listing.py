@@ -19,7 +19,8 @@ from typing import Any
 _HEAD = re.compile(r'\s*\{\s*"success"\s*:\s*true\s*,\s*"data"\s*:\s*\[')
 _SPACE = re.compile(r"\s*")
 _TAIL = re.compile(r'\]\s*(?:,\s*"page"\s*:\s*(\{[^{}]*\})\s*)?\}\s*')
-_DECODER = json.JSONDecoder()
+_WHITESPACE = " \t\n\r"
+_SCAN = json.JSONDecoder().scan_once
 
 
 @dataclass
@@ -59,20 +60,26 @@ def parse(raw: bytes) -> KeyListAnswer | None:
         return None
     keys: list[dict[str, Any]] = []
     spans: list[tuple[int, int]] = []
-    pos = _SPACE.match(text, head.end()).end()
+    pos = head.end()
     try:
-        while text[pos : pos + 1] != "]":
+        while True:
+            if text[pos] in _WHITESPACE:
+                pos = _SPACE.match(text, pos).end()
+            if text[pos] == "]":
+                break
             if keys:
-                if text[pos : pos + 1] != ",":
+                if text[pos] != ",":
                     return None
-                pos = _SPACE.match(text, pos + 1).end()
-            key, end = _DECODER.raw_decode(text, pos)
-            if not isinstance(key, dict) or text[end - 1] != "}":
+                pos += 1
+                if text[pos] in _WHITESPACE:
+                    pos = _SPACE.match(text, pos).end()
+            key, end = _SCAN(text, pos)  # the C scanner json.loads uses, one value
+            if not isinstance(key, dict):
                 return None
             keys.append(key)
             spans.append((pos, end))
-            pos = _SPACE.match(text, end).end()
-    except (ValueError, RecursionError):
+            pos = end
+    except (IndexError, StopIteration, ValueError, RecursionError):
         return None
     tail = _TAIL.fullmatch(text, pos)
     if tail is None:

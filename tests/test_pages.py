@@ -262,3 +262,22 @@ def test_listing_adds_stored_to_the_upstreams_text():
 )
 def test_listing_leaves_other_shapes_to_a_full_decode(raw):
     assert listing.parse(raw) is None
+
+
+def test_total_follows_changes_by_this_and_other_connections(tmp_path):
+    """The account's count is kept between pages, and counted again after any change."""
+    path = tmp_path / "keys.sqlite3"
+    ours, other = KeyStore(path), KeyStore(path)
+    seed(ours, 5)
+    assert ours.list_page(2)[2] == 5
+    made = ours.create({"name": "mine"})
+    assert ours.list_page(2)[2] == 6
+    seed(other, 3, "other")  # another process on the same database
+    assert ours.list_page(2)[2] == 9
+    ours.delete(made["id"])
+    assert ours.list_page(2)[2] == 8
+    other.delete(other.list_page(1)[0][0]["id"])
+    assert ours.list_page(2)[2] == 7
+    assert ours.list_page(2, q="other")[2] == 2
+    ours.close()
+    other.close()
