@@ -92,14 +92,20 @@ def missing() -> str | None:
     return None
 
 
+def _lab_page(browser, server: JupyterServer):
+    """A fresh page with Lab started in it."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(90_000)
+    page.goto(f"{server.url}/lab?token={server.token}")
+    page.wait_for_selector(TAB)
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started")
+    return page
+
+
 def _show(browser, server: JupyterServer) -> tuple[float, int]:
     """Command -> first rows shown, in a fresh page; (ms, rows in the DOM)."""
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page = _lab_page(browser, server)
     try:
-        page.set_default_timeout(90_000)
-        page.goto(f"{server.url}/lab?token={server.token}")
-        page.wait_for_selector(TAB)
-        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started")
         page.wait_for_timeout(500)
         shown, rows = page.evaluate(SHOW, ["qbraid-keys:open", ROWS])
         if shown < 0:
@@ -111,12 +117,8 @@ def _show(browser, server: JupyterServer) -> tuple[float, int]:
 
 def _scroll(browser, server: JupyterServer) -> tuple[float, int, int, int]:
     """Scroll to the end of every key; (ms, most rows in the DOM, rows at the end, frames)."""
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page = _lab_page(browser, server)
     try:
-        page.set_default_timeout(90_000)
-        page.goto(f"{server.url}/lab?token={server.token}")
-        page.wait_for_selector(TAB)
-        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started")
         page.evaluate("() => window.jupyterapp.commands.execute('qbraid-keys:open')")
         page.wait_for_selector(ROWS)
         took, most, end, frames = page.evaluate(SCROLL, [LARGE, ROWS])
