@@ -214,9 +214,9 @@ def _panel(quick: bool, report: Run) -> None:
     figures = panel.run(quick)
     listed = figures.get("list_1000_s")
     for name, label in (
-        ("build_s", "panel: build for 1,000 keys (first page)"),
-        ("build_all_rows_s", "panel: build with all 1,000 rows"),
-        ("kernel_build_s", "panel: build for 1,000 keys in a kernel"),
+        ("build_s", "panel: build for 1,000 given keys (first page)"),
+        ("build_all_rows_s", "panel: build with all 1,000 given keys as rows"),
+        ("kernel_build_s", "panel: build for 1,000 given keys in a kernel"),
     ):
         if name in figures:
             add = report.figures.append

@@ -76,6 +76,11 @@ class KeysHandler(APIHandler):
         user = getattr(self.current_user, "username", None) or "user"
         return {"X-Qbraid-Actor": f"{user} (Jupyter server)"}
 
+    def compute_etag(self) -> str | None:
+        """No ETag: answers about keys change with every use and are never cached, and
+        hashing each answer (27 kB for a list of 20 keys) would only cost time."""
+        return None
+
     def answer(self, data: Any, status: int = 200) -> None:
         """Write a success envelope."""
         self.set_status(status)
