@@ -175,13 +175,15 @@ class FileKeyring(keyring.backend.KeyringBackend):
 
     def get_many(self, service: str, usernames: Iterable[str]) -> dict[str, str]:
         """The stored values of several usernames, with one read of the file."""
-        entries = self.snapshot().get(service, {})
+        entries = self._read().get(service, {})
         return {name: entries[name] for name in usernames if name in entries}
 
     def snapshot(self) -> dict[str, dict[str, str]]:
         """Every entry, read-only: parsed again only when the file changed (one `stat`).
 
         Every write replaces the file (a new inode), so (inode, mtime, size) tells a change.
+        For the list's `stored` flags and name index (`Vault.listing`); values are read with
+        `get_password`, from the file itself.
         """
         try:
             st = os.stat(self.path)
