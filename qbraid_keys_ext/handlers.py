@@ -11,6 +11,7 @@ from urllib.parse import quote
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 
+from . import listing
 from .qbraidlab import QBRAIDRC_SHOWN
 from .service import keyformat
 from .service.app import implemented_methods
@@ -75,6 +76,11 @@ class KeysHandler(APIHandler):
         """The header that names who makes a change, for the key service's audit trail."""
         user = getattr(self.current_user, "username", None) or "user"
         return {"X-Qbraid-Actor": f"{user} (Jupyter server)"}
+
+    def compute_etag(self) -> str | None:
+        """No ETag: answers about keys change with every use and are never cached, and
+        hashing each answer (27 kB for a list of 20 keys) would only cost time."""
+        return None
 
     def answer(self, data: Any, status: int = 200) -> None:
         """Write a success envelope."""
@@ -146,25 +152,38 @@ class KeysHandler(APIHandler):
 
     async def with_stored(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Mark each key object with whether this Lab's keyring holds its value."""
+        held = await self.stored_ids(keys)
+        for key in keys:
+            key["stored"] = key.get("id") in held
+        return keys
+
+    async def stored_ids(self, keys: list[dict[str, Any]]) -> set[str]:
+        """The ids of these keys whose values this Lab's keyring holds.
+
+        One keyring read for the whole list (a page of it), which also gives the name index:
+        only when that is out of date is it written (renames, values stored before it).
+        """
         vault = self.keys.vault
         ids = [k.get("id") for k in keys]
         try:
             # Our file keyring is read without its lock, so the hot list path reads it inline;
             # writes (which may wait for a kernel's lock) always go through in_keyring.
-            held = vault.holds(ids) if vault.local else await self.in_keyring(vault.holds, ids)
+            held, index = (
+                vault.listing(ids) if vault.local else await self.in_keyring(vault.listing, ids)
+            )
         except VaultError as err:
             self.log.warning("qBraid keys: %s", err)
-            held = set()
-        else:
-            await self.keep_names(keys, held)
-        for key in keys:
-            key["stored"] = key.get("id") in held
-        return keys
+            return set()
+        if vault.index_outdated(keys, held, index):
+            await self.keep_names(keys, held, index)
+        return held
 
-    async def keep_names(self, keys: list[dict[str, Any]], held: set[str]) -> None:
+    async def keep_names(
+        self, keys: list[dict[str, Any]], held: set[str], index: dict[str, Any]
+    ) -> None:
         """Keep the keyring's name index (for headless kernels and the CLI) in line with `keys`."""
         try:
-            await self.in_keyring(self.keys.vault.reindex, keys, held)
+            await self.in_keyring(self.keys.vault.reindex, keys, held, index)
         except VaultError as err:
             self.log.warning("qBraid keys: the key names were not updated: %s", err)
 
@@ -213,11 +232,39 @@ class ScopesHandler(KeysHandler):
         self.answer(await client.scopes())
 
 
+PAGE_ARGUMENTS = ("limit", "cursor", "name", "q")
+"""`GET api-keys` query arguments passed to the key API (any of them: one page)."""
+
+
 class KeyListHandler(KeysHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
+        params = {
+            name: value
+            for name in PAGE_ARGUMENTS
+            if (value := self.get_query_argument(name, None)) is not None
+        }
         client = await self.upstream()
-        self.answer(await self.with_stored(await client.list_keys()))
+        # Without arguments: every key, as before pages existed; with any: one page.
+        raw = await client.request("GET", "api-keys", params=params, text=True)
+        answer = listing.parse(raw)
+        if answer is not None:  # the usual shape: pass the upstream's text on, plus "stored"
+            held = await self.stored_ids(answer.keys)
+            self.set_header("Content-Type", "application/json")
+            self.finish(answer.with_stored(held))
+            return
+        whole = client.decode(raw)
+        keys = whole.get("data") if isinstance(whole, dict) else None
+        if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys):
+            raise KeyApiError(
+                502,
+                "UPSTREAM_UNAVAILABLE",
+                f"The qBraid key service at {client.origin} answered the key list with JSON "
+                "that is not a key API answer.",
+            )
+        whole["data"] = await self.with_stored(keys)
+        # The data comes from json.loads of the upstream answer: no cycles to look for.
+        self.finish(json.dumps(whole, check_circular=False))
 
     @tornado.web.authenticated
     async def post(self) -> None:

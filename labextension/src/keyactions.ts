@@ -17,11 +17,22 @@ export function messageOf(reason: unknown): string {
   return reason instanceof Error ? reason.message : String(reason);
 }
 
+/** How actions change the keys the view holds (its loaded pages). */
+export interface IKeyEdits {
+  /** Put a key first (just created). */
+  addFirst: (key: IApiKey) => void;
+  /** Show a key's new state where it is. */
+  update: (key: IApiKey) => void;
+  /** Drop a key (revoked). */
+  remove: (id: string) => void;
+}
+
 export interface IKeyActionsOptions {
   client: KeysClient;
+  /** The keys loaded so far, in list order. */
   keys: IApiKey[];
-  setKeys: React.Dispatch<React.SetStateAction<IApiKey[]>>;
-  /** Load the list again from the server. */
+  edits: IKeyEdits;
+  /** Load the keys in view again from the server. */
   load: () => Promise<void>;
   useInNotebook: (key: IApiKey) => Promise<string>;
   /** Called with the list index of a key just revoked, before it leaves the list. */
@@ -60,7 +71,7 @@ export interface IKeyActions {
 }
 
 export function useKeyActions(options: IKeyActionsOptions): IKeyActions {
-  const { client, keys, setKeys, load, useInNotebook, onRevoked, usersOf, notify } = options;
+  const { client, keys, edits, load, useInNotebook, onRevoked, usersOf, notify } = options;
   const [busy, setBusy] = React.useState<Set<string>>(new Set());
   const [creating, setCreating] = React.useState(false);
 
@@ -87,7 +98,7 @@ export function useKeyActions(options: IKeyActionsOptions): IKeyActions {
     // Never keep a value in the list state, even for a moment.
     const { value: _drop, ...clean } = updated as IApiKey & { value?: string };
     void _drop;
-    setKeys(prev => prev.map(key => (key.id === clean.id ? { ...key, ...clean } : key)));
+    edits.update(clean);
   };
 
   const create = async (purpose?: ICreateOptions): Promise<void> => {
@@ -124,7 +135,7 @@ export function useKeyActions(options: IKeyActionsOptions): IKeyActions {
           const created = await client.createKey(request);
           const { value: _value, ...listed } = created;
           void _value;
-          setKeys(prev => [listed, ...prev.filter(key => key.id !== listed.id)]);
+          edits.addFirst(listed);
           const stored = created.stored ?? request.store !== false;
           await showValueOnce(
             `API key "${created.name}" created`,
@@ -186,7 +197,7 @@ export function useKeyActions(options: IKeyActionsOptions): IKeyActions {
           keys.findIndex(item => item.id === key.id)
         )
       );
-      setKeys(prev => prev.filter(item => item.id !== key.id));
+      edits.remove(key.id);
       notify('success', `Key "${key.name}" was revoked.`);
       tellQbraidLab(key.name, result);
     });

@@ -28,6 +28,10 @@ export interface IRowHandlers {
 
 export interface IRowProps extends IRowHandlers {
   apiKey: IApiKey;
+  /** The row's place in the whole list (1 = newest), for assistive technology. */
+  position?: number;
+  /** How many keys the whole list has. */
+  setSize?: number;
   settings: IPanelSettings;
   expanded: boolean;
   busy: boolean;
@@ -53,6 +57,8 @@ export function KeyRow(props: IRowProps): JSX.Element {
       className={`qbk-Row ${active ? '' : 'qbk-mod-inactive'} ${busy ? 'qbk-mod-busy' : ''}`}
       data-key-id={key.id}
       data-key-name={key.name}
+      aria-posinset={props.position}
+      aria-setsize={props.setSize}
       aria-busy={busy}
     >
       <button

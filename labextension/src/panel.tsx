@@ -2,9 +2,10 @@
 //
 // | module        | holds                                                              |
 // | ------------- | ------------------------------------------------------------------ |
-// | keysview      | the view: loading the list, header, body, footer, focus            |
+// | keysview      | the view: loading pages, search, header, body, footer, focus       |
+// | keypages      | the loaded pages of keys, and how a page fetched again merges in   |
 // | keyactions    | create, regenerate, revoke, (de)activate, use, copy; busy keys      |
-// | keylist       | the list of rows                                                   |
+// | keylist       | the windowed list: only the rows in view are in the DOM            |
 // | keyrow        | one key: summary, badges, action buttons                           |
 // | keydetails    | a key's details when its row expands                               |
 // | usagechart    | the 30-day usage chart in the details                              |
