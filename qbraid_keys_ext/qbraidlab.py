@@ -227,7 +227,13 @@ class QbraidLab:
                 "qBraid Lab's config route cannot be reached: this server listens on a Unix "
                 "socket.",
             )
-        host = "[::1]" if ":" in (app.ip or "") else "127.0.0.1"
+        ip = app.ip or ""
+        if ip in ("", "*", "0.0.0.0", "localhost") or ip.startswith("127."):
+            host = "127.0.0.1"
+        elif ip in ("::", "::1"):
+            host = "[::1]"
+        else:  # listening on one address only: that one
+            host = f"[{ip}]" if ":" in ip else ip
         scheme = "https" if app.certfile else "http"
         return f"{scheme}://{host}:{app.port}{url_path_join(app.base_url, CONFIG_ROUTE)}"
 

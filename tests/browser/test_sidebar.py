@@ -192,7 +192,11 @@ def test_sidebar_opens_from_key_icon_and_palette(page):
     palette = page.locator(".jp-ModalCommandPalette input, .lm-CommandPalette-input").first
     palette.wait_for(state="visible")
     palette.fill("qBraid: Manage API Keys")
-    item = page.locator(".lm-CommandPalette-item:has-text('qBraid: Manage API Keys')").first
+    # Enter runs the active item: wait until the filter has made it ours (under load the
+    # palette may still show its earlier list for a moment).
+    item = page.locator(
+        ".lm-CommandPalette-item.lm-mod-active:has-text('qBraid: Manage API Keys')"
+    ).first
     item.wait_for(state="visible")
     page.keyboard.press("Enter")
     page.wait_for_selector(PANEL, state="visible")
