@@ -12,6 +12,7 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 
 from . import listing
+from .qbraidlab import QBRAIDRC_SHOWN
 from .service import keyformat
 from .service.app import implemented_methods
 from .service.store import unknown_fields_message
@@ -196,6 +197,14 @@ class KeysHandler(APIHandler):
             key["storeError"] = str(err)
         return key
 
+    async def qbraid_lab_uses(self, key_id: str) -> bool:
+        """Whether qBraid Lab's account key (qbraidrc) is this key; False when unsure."""
+        try:
+            return await self.keys.qbraid_lab.uses(self, key_id)
+        except (KeyApiError, VaultError) as err:
+            self.log.warning("qBraid keys: could not tell whether qBraid Lab uses it: %s", err)
+            return False
+
 
 def with_store_field(err: KeyApiError, body: dict[str, Any]) -> KeyApiError:
     """An upstream's unknown-field error for a create, naming `store` among the accepted fields."""
@@ -299,11 +308,14 @@ class KeyHandler(KeysHandler):
     async def delete(self, key_id: str) -> None:
         client = await self.upstream()
         key = await client.request("GET", key_path(key_id))
+        qbraid_lab_key = await self.qbraid_lab_uses(key_id)
         result = await client.request("DELETE", key_path(key_id), headers=self.actor)
         try:
             await self.in_keyring(self.keys.vault.delete, key_id)
         except VaultError as err:
             result["keyringError"] = str(err)
+        if qbraid_lab_key:  # qbraidrc still holds the dead value: the user is told
+            result["qbraidLab"] = {"wasKey": True, "path": QBRAIDRC_SHOWN}
         self.keys.announce("revoked", key)
         self.answer(result)
 
@@ -316,6 +328,7 @@ class RotateHandler(KeysHandler):
         if not isinstance(store, bool):
             raise bad_request("'store' must be true or false.")
         client = await self.upstream()
+        qbraid_lab_key = await self.qbraid_lab_uses(key_id)
         held = self.keys.kernel_keys
         held.rotating(key_id, True)  # kernels using the key wait for its new value
         try:
@@ -330,8 +343,18 @@ class RotateHandler(KeysHandler):
                     key["keyringError"] = str(err)
         finally:
             held.rotating(key_id, False)
+        if qbraid_lab_key:  # qBraid Lab's account key follows the rotation (qbraidrc)
+            key["qbraidLab"] = await self.follow_in_qbraid_lab(key)
         self.keys.announce("rotated", key)
         self.answer(key)
+
+    async def follow_in_qbraid_lab(self, key: dict[str, Any]) -> dict[str, Any]:
+        """Write a rotated key's new value to qbraidrc through qBraid Lab's route."""
+        try:
+            await self.keys.qbraid_lab.save(self, key["value"], validate=False)
+        except KeyApiError as err:
+            return {"updated": False, "error": err.message, "path": QBRAIDRC_SHOWN}
+        return {"updated": True, "path": QBRAIDRC_SHOWN}
 
 
 class EventsHandler(KeysHandler):
@@ -433,6 +456,62 @@ class KernelKeyHandler(KeysHandler):
         self.answer({"kernelId": kernel_id, "cleared": record is not None})
 
 
+class QbraidLabHandler(KeysHandler):
+    """`qbraid-keys/qbraid-lab`: which key qBraid Lab uses; make one of ours its key (opt-in).
+
+    POST reads the key's value from this Lab's keyring and saves it, with the key API's URL,
+    through qBraid Lab's own route `qbraid-lab/qbraid-config`, which keeps it in
+    ~/.qbraid/qbraidrc as plain text. The value never goes to the browser.
+    """
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        self.answer(await self.keys.qbraid_lab.state(self))
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        body = self.json_body()
+        unknown = [field for field in body if field != "keyId"]
+        if unknown:
+            raise KeyApiError(
+                400,
+                "VALIDATION_ERROR",
+                unknown_fields_message(unknown, ["keyId"]),
+                detail={"allowedFields": ["keyId"]},
+            )
+        key_id = body.get("keyId")
+        if not isinstance(key_id, str) or not key_id:
+            raise bad_request('Give the key as {"keyId": "key_…"}.')
+        lab = self.keys.qbraid_lab
+        if not lab.available:
+            raise KeyApiError(
+                404, "QBRAID_LAB_UNAVAILABLE", "qBraid Lab does not run in this Jupyter server."
+            )
+        client = await self.upstream()
+        key = await client.request("GET", key_path(key_id))
+        name = key.get("name")
+        if key.get("status") != "active":
+            raise bad_request(f"The key {name!r} is inactive: activate it first.")
+        value = await self.in_keyring(self.keys.vault.fetch, key_id)
+        if not value:
+            raise KeyApiError(
+                409,
+                "NOT_STORED",
+                f"This Lab's keyring does not hold the value of {name!r}: regenerate the key "
+                "here (or store it with %qbraid_key add) first.",
+            )
+        await lab.save(self, value, validate=True)
+        self.answer(
+            {
+                "keyId": key_id,
+                "keyName": name,
+                "hint": key.get("hint"),
+                "url": lab.api_url(self),
+                "path": QBRAIDRC_SHOWN,
+            }
+        )
+
+
 class StatusHandler(KeysHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
@@ -473,6 +552,7 @@ def routes() -> list[tuple[str, type]]:
         (f"{NAMESPACE}/keyring/([^/]+)", KeyringHandler),
         (f"{NAMESPACE}/kernels", KernelsHandler),
         (f"{NAMESPACE}/kernels/([^/]+)", KernelKeyHandler),
+        (f"{NAMESPACE}/qbraid-lab", QbraidLabHandler),
         (f"{NAMESPACE}/status", StatusHandler),
         (f"{NAMESPACE}(?:/.*)?", NotFoundHandler),
     ]

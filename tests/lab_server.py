@@ -89,6 +89,8 @@ class LabServer:
     """`jupyter lab` on a free loopback port with a random token; stop() ends it."""
 
     module = "jupyterlab"
+    python = sys.executable
+    """The interpreter that runs the server (another venv's for qBraid Lab)."""
     app_args = (
         "--LabApp.expose_app_in_browser=True",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
@@ -110,12 +112,13 @@ class LabServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def lab_url(self, path: str = "lab") -> str:
-        return f"{self.url}{path}?token={self.token}"
+    def lab_url(self, path: str = "lab", *, reset: bool = False) -> str:
+        """A page of the server; `reset` starts from an empty workspace (no restored tabs)."""
+        return f"{self.url}{path}?token={self.token}" + ("&reset" if reset else "")
 
     def start(self, timeout: float = 90) -> LabServer:
         cmd = [
-            sys.executable,
+            self.python,
             "-m",
             self.module,
             "--no-browser",

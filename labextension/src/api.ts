@@ -197,6 +197,11 @@ export class KeysClient {
     return this._api<IKeyEvent[]>('GET', `events${query}`);
   }
 
+  /** Another route of this extension, `qbraid-keys/<path>`, answering an envelope. */
+  route<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this._request<T>(method, URLExt.join(NAMESPACE, path), body, true);
+  }
+
   status(): Promise<IServiceStatus> {
     return this._request<IServiceStatus>('GET', URLExt.join(NAMESPACE, 'status'), undefined, false);
   }

@@ -12,6 +12,7 @@ import * as React from 'react';
 import { IApiKey, KeysClient } from './api';
 import { KeyDetails } from './keydetails';
 import { statusTitle, useBlocker } from './keystatus';
+import { QbraidLabAction } from './qbraidlab';
 import { IPanelSettings } from './settings';
 import { daysSince, fullDate, shortDate, timeAgo } from './time';
 
@@ -131,7 +132,7 @@ export function KeyRow(props: IRowProps): JSX.Element {
           type="button"
           className="jp-mod-styled qbk-TextButton qbk-Use"
           onClick={props.onUse}
-          disabled={busy || blocker !== null || !notebook}
+          disabled={busy || blocker !== null}
           title={
             blocker ??
             (notebook
@@ -172,6 +173,7 @@ export function KeyRow(props: IRowProps): JSX.Element {
           <deleteIcon.react tag="span" />
         </button>
       </div>
+      <QbraidLabAction apiKey={key} busy={busy} />
       <div id={detailsId} className="qbk-Details" hidden={!expanded}>
         {expanded && (
           <KeyDetails

@@ -19,6 +19,8 @@ import {
   removeKey,
   updateKey
 } from './keypages';
+import { MessageArea, Messages } from './messages';
+import { QbraidLabContext, QbraidLabOffer, useQbraidLab } from './qbraidlab';
 import { IPanelSettings } from './settings';
 import { EmptyState, FailedState, LoadingState } from './viewstates';
 
@@ -35,12 +37,19 @@ export interface IViewProps {
   generation: number;
   notebook: string | null;
   useInNotebook: (key: IApiKey) => Promise<string>;
+  /** Where outcomes are told (in the sidebar, and as toasts where Lab has them). */
+  messages: Messages;
+  /** qBraid Lab's "API Key Required" dialog sent the user here. */
+  qbraidLabRequested: boolean;
+  /** qBraid Lab got its key. */
+  onQbraidLabDone: () => void;
 }
 
 type Phase = 'loading' | 'ready' | 'failed';
 
 export function KeysView(props: IViewProps): JSX.Element {
-  const { client, settings, generation, notebook, useInNotebook } = props;
+  const { client, settings, generation, notebook, useInNotebook, messages } = props;
+  const notify = messages.show;
   const [phase, setPhase] = React.useState<Phase>('loading');
   const [pages, setPages] = React.useState<IPages>(NO_PAGES);
   const [error, setError] = React.useState<ApiError | null>(null);
@@ -248,10 +257,13 @@ export function KeysView(props: IViewProps): JSX.Element {
     void loadFirst(query);
   };
 
-  const usersOf = (key: IApiKey): string[] =>
-    uses
+  const qbraidLab = useQbraidLab(client, notify, generation, props.onQbraidLabDone);
+  const usersOf = (key: IApiKey): string[] => [
+    ...uses
       .filter(use => use.keyId === key.id)
-      .map(use => use.path || `kernel ${use.kernelId.slice(0, 8)}`);
+      .map(use => use.path || `kernel ${use.kernelId.slice(0, 8)}`),
+    ...(qbraidLab.uses(key) ? ['qBraid Lab'] : [])
+  ];
 
   const actions = useKeyActions({
     usersOf,
@@ -264,6 +276,7 @@ export function KeysView(props: IViewProps): JSX.Element {
     },
     load: refresh,
     useInNotebook,
+    notify,
     // The focused trash button is gone with its row: keep keyboard users in the panel, on
     // the row that takes its place (see the layout effect above).
     onRevoked: index => {
@@ -392,9 +405,17 @@ export function KeysView(props: IViewProps): JSX.Element {
         </span>
       </div>
       <div className={`qbk-Progress ${refreshing && phase === 'ready' ? 'qbk-mod-active' : ''}`} />
-      <div className="qbk-Body" ref={scroller}>
-        {body}
-      </div>
+      <MessageArea messages={messages} />
+      <QbraidLabContext.Provider value={qbraidLab}>
+        <QbraidLabOffer
+          requested={props.qbraidLabRequested}
+          creating={actions.creating}
+          onCreate={() => void actions.create({ name: 'qbraid-lab', then: qbraidLab.useFor })}
+        />
+        <div className="qbk-Body" ref={scroller}>
+          {body}
+        </div>
+      </QbraidLabContext.Provider>
       <footer className="qbk-Footer">
         {status ? (
           <span title={status.upstream.url}>

@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import os
+from decimal import Decimal
 from typing import Any, NoReturn
 
 from tornado.httpserver import HTTPServer
@@ -15,6 +16,7 @@ from tornado.log import access_log
 from tornado.netutil import bind_sockets
 from tornado.web import Application, HTTPError, RequestHandler
 
+from .jobs import DEFAULT_CREDITS, QuantumJobs
 from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
 from .store import (
     KeyServiceError,
@@ -71,6 +73,7 @@ class BaseHandler(RequestHandler):
     """Envelope answers, body limits and management authentication shared by every route."""
 
     needs_token = True
+    max_body = MAX_BODY
 
     def initialize(self, store: KeyStore, access_token: str, limiter: FailureLimiter) -> None:
         self.store = store
@@ -83,8 +86,11 @@ class BaseHandler(RequestHandler):
 
     def prepare(self) -> None:
         length = self.request.headers.get("Content-Length", "")
-        if len(self.request.body) > MAX_BODY or (length.isdigit() and int(length) > MAX_BODY):
-            raise KeyServiceError(413, "PAYLOAD_TOO_LARGE", _HTTP_ERRORS[413][1])
+        limit = self.max_body
+        if len(self.request.body) > limit or (length.isdigit() and int(length) > limit):
+            raise KeyServiceError(
+                413, "PAYLOAD_TOO_LARGE", f"The request body is larger than {limit // 1024} KiB."
+            )
         if self.needs_token:
             given = self.request.headers.get("X-Access-Token", "")
             if not hmac.compare_digest(
@@ -126,10 +132,10 @@ class BaseHandler(RequestHandler):
         """Who makes this change, for the audit trail (the caller's ``X-Qbraid-Actor``)."""
         return self.request.headers.get(ACTOR_HEADER, "")
 
-    def reply(self, data: Any, status: int = 200) -> None:
-        """Send a success envelope."""
+    def reply(self, data: Any, status: int = 200, **extra: Any) -> None:
+        """Send a success envelope (``extra`` fields go beside ``data``)."""
         self.set_status(status)
-        self.finish(json.dumps({"success": True, "data": data}))
+        self.finish(json.dumps({"success": True, "data": data, **extra}))
 
     def reply_page(self, data: list[Any], following: str | None, total: int) -> None:
         """Send one page: `data` and, beside it, `page: {"next", "total"}`."""
@@ -288,29 +294,46 @@ def make_app(
     store: KeyStore,
     access_token: str,
     limiter: FailureLimiter | None = None,
+    jobs: QuantumJobs | None = None,
     *,
     log_proxied: bool = True,
 ) -> Application:
-    """Return the tornado application serving Contract 1 under ``/api/v1``.
+    """The tornado application serving Contract 1, and Contract 5 given ``jobs``, at /api/v1.
 
     ``log_proxied=False`` leaves requests made with the account token out of the access log
     (a proxy in front of the service logs them).
     """
+    from . import runtime as rt  # its handlers extend BaseHandler, defined above
+
     args = {
         "store": store,
         "access_token": access_token,
         "limiter": limiter if limiter is not None else FailureLimiter(),
     }
     key = r"/api-keys/([^/]+)"
+    routes = [
+        (API + "/users/verify", VerifyHandler, args),  # first: the hot path
+        (API + "/api-key-scopes", ScopesHandler, args),
+        (API + "/api-keys", KeysHandler, args),
+        (API + key, KeyHandler, args),
+        (API + key + "/rotate", RotateHandler, args),
+        (API + "/events", EventsHandler, args),
+    ]
+    if jobs is not None:  # Contract 5: qBraid's runtime API, each route with its scope
+        run = {**args, "jobs": jobs}
+        job = r"/jobs/([^/]+)"
+        routes += [
+            (API + "/devices", rt.DevicesHandler, run),  # devices:read
+            (API + r"/devices/([^/]+)", rt.DeviceHandler, run),  # devices:read
+            (API + "/jobs", rt.JobsHandler, run),  # GET jobs:read, POST jobs:write
+            (API + job, rt.JobHandler, run),  # jobs:read
+            (API + job + "/result", rt.JobResultHandler, run),  # jobs:read
+            (API + job + "/program", rt.JobProgramHandler, run),  # jobs:read
+            (API + job + "/cancel", rt.JobCancelHandler, run),  # jobs:write
+            (API + "/billing/credits/balance", rt.CreditsHandler, run),  # credits:read
+        ]
     return Application(
-        [
-            (API + "/users/verify", VerifyHandler, args),  # first: the hot path
-            (API + "/api-key-scopes", ScopesHandler, args),
-            (API + "/api-keys", KeysHandler, args),
-            (API + key, KeyHandler, args),
-            (API + key + "/rotate", RotateHandler, args),
-            (API + "/events", EventsHandler, args),
-        ],
+        routes,
         default_handler_class=NoRouteHandler,
         default_handler_args=args,
         **({} if log_proxied else {"log_function": log_unproxied}),
@@ -330,6 +353,9 @@ class KeyService:
 
     ``log_proxied=False`` (the embedded service) logs only the requests that did not come
     through the Jupyter server's proxy, which logs its own.
+
+    Quantum jobs (Contract 5) run in ``job_workers`` simulator processes, started when
+    devices are first listed or a job comes; the account starts with ``credits`` credits.
     """
 
     def __init__(
@@ -341,6 +367,8 @@ class KeyService:
         rate_limit: int = DEFAULT_LIMIT,
         rate_window: float = DEFAULT_WINDOW,
         log_proxied: bool = True,
+        credits: Decimal | float | str = DEFAULT_CREDITS,
+        job_workers: int | None = None,
     ) -> None:
         if not access_token:
             raise ValueError("The key service needs a non-empty access token.")
@@ -351,6 +379,9 @@ class KeyService:
         self._log_proxied = log_proxied
         self.limiter = FailureLimiter(rate_limit, rate_window)
         self._store: KeyStore | None = None
+        self.jobs = QuantumJobs(
+            db_path, identity=ACCOUNT, initial_credits=credits, workers=job_workers
+        )
         self._server: HTTPServer | None = None
         self._flusher: PeriodicCallback | None = None
 
@@ -370,8 +401,15 @@ class KeyService:
             self._store.close()
             self._store = None
             raise
+        await self.jobs.start()  # queues the jobs left pending; no process until a job runs
         self._server = HTTPServer(
-            make_app(self._store, self._access_token, self.limiter, log_proxied=self._log_proxied),
+            make_app(
+                self._store,
+                self._access_token,
+                self.limiter,
+                self.jobs,
+                log_proxied=self._log_proxied,
+            ),
             max_body_size=SERVER_MAX_BODY,
         )
         self._server.add_sockets(sockets)
@@ -399,6 +437,7 @@ class KeyService:
             self._server.stop()
             await self._server.close_all_connections()
             self._server = None
+        await self.jobs.stop()
         if self._store is not None:
             self._store.close()
             self._store = None

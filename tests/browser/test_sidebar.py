@@ -434,6 +434,9 @@ def test_use_in_notebook(browser, lab, page):
     toast = page.locator(".Toastify__toast:has-text('is now used by')")
     toast.wait_for(timeout=30_000)
     assert "use-key.ipynb" in toast.inner_text()
+    # The same message in the sidebar too (qBraid Lab has no toasts: test_messages.py).
+    told = page.locator(f"{PANEL} [role=status] .qbk-Message:has-text('is now used by')")
+    assert "use-key.ipynb" in told.inner_text()
     # The silent execute wrote nothing into the notebook.
     assert page.locator(".jp-Notebook .jp-OutputArea-output").count() == 0
     assert page.locator(".jp-Notebook .jp-Cell").count() == 1
@@ -490,8 +493,13 @@ DEMO_NOTEBOOK = {
 
 
 def dismiss_toasts(page) -> None:
-    page.evaluate("document.querySelectorAll('.Toastify__close-button').forEach(b => b.click())")
+    """Close the toasts and the sidebar's messages."""
+    page.evaluate(
+        "document.querySelectorAll('.Toastify__close-button, .qbk-Message-dismiss')"
+        ".forEach(b => b.click())"
+    )
     page.wait_for_selector(".Toastify__toast", state="detached")
+    page.wait_for_selector(f"{PANEL} .qbk-Message", state="detached")
 
 
 def widen_sidebar(page, width: int) -> None:

@@ -87,10 +87,12 @@ def panel_button(page, text: str):
 def open_panel(
     page, server: LabServer, name: str, url_path: str, cell: str, ready: str = "No keys yet"
 ) -> Path:
-    """Open a notebook showing `KeysPanel()` and run it until it shows `ready`; its path."""
+    """Open a notebook showing `KeysPanel()` and run it until it shows `ready`; its path.
+
+    The workspace is reset, so that notebooks of earlier tests are not restored beside it."""
     path = server.notebooks / name
     path.write_text(json.dumps(NOTEBOOK))
-    page.goto(server.lab_url(url_path))
+    page.goto(server.lab_url(url_path, reset=True))
     page.wait_for_selector(cell, timeout=60_000)
     # This notebook in front (a notebook restored from the workspace may come first), and
     # its kernel idle: run-all-cells runs the notebook in front.
