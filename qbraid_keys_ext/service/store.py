@@ -29,7 +29,6 @@ DEFAULT_SCOPES = ("devices:read", "jobs:read", "credits:read")
 SPENDS_CREDITS = ("jobs:write",)
 """Scopes whose requests spend the account's credits."""
 STATUSES = ("active", "inactive")
-ACTIONS = ("created", "rotated", "revoked", "activated", "deactivated", "renamed")
 PAGE_MAX = 200
 ACTOR_MAX = 64
 NAME_MAX = 64
