@@ -201,9 +201,12 @@ export function QbraidLabOffer(props: {
   const state = lab?.state;
   const shown = !!state?.available && !state.keyId && (props.requested || !state.apiKeySet);
   React.useEffect(() => {
-    if (shown && props.requested) {
-      button.current?.focus();
+    const target = button.current;
+    if (!shown || !props.requested || !target) {
+      return;
     }
+    target.focus();
+    return keepFocus(target);
   }, [shown, props.requested]);
   if (!shown) {
     return null;
@@ -228,6 +231,39 @@ export function QbraidLabOffer(props: {
       </button>
     </section>
   );
+}
+
+/** How long a widget the application activates may not take the focus from the offer. */
+const KEEP_FOCUS_MS = 5000;
+
+/**
+ * Keep keyboard focus on `target` while the application is still starting: a widget that
+ * Lab activates by itself (the Launcher, opened once the layout is restored, focuses its own
+ * node) gives the focus back, until the user clicks or types. Returns a function that stops.
+ */
+function keepFocus(target: HTMLElement): () => void {
+  const reclaim = (event: FocusEvent): void => {
+    const to = event.target;
+    if (
+      to instanceof HTMLElement &&
+      to !== target &&
+      to.classList.contains('lm-Widget') && // a widget's own node, focused on activation
+      target.isConnected
+    ) {
+      target.focus();
+    }
+  };
+  const stop = (): void => {
+    window.clearTimeout(timer);
+    document.removeEventListener('focusin', reclaim, true);
+    document.removeEventListener('pointerdown', stop, true);
+    document.removeEventListener('keydown', stop, true);
+  };
+  const timer = window.setTimeout(stop, KEEP_FOCUS_MS);
+  document.addEventListener('focusin', reclaim, true);
+  document.addEventListener('pointerdown', stop, true); // the user acts: their focus wins
+  document.addEventListener('keydown', stop, true);
+  return stop;
 }
 
 /** qBraid Lab's "API Key Required" dialog (its labextension, @qbraid/lab). */
