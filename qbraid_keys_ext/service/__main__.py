@@ -20,6 +20,7 @@ from .backends import check_db
 from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW
 
 TOKEN_ENV = "QBRAID_KEYS_ACCESS_TOKEN"
+DB_ENV = "QBRAID_KEYS_DB"
 
 
 def _access_token(token_file: str | None, required: bool = True) -> str:
@@ -60,7 +61,12 @@ async def serve(db: str, host: str, port: int, token: str, **options: object) ->
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments and run the service."""
     parser = argparse.ArgumentParser(prog="python -m qbraid_keys_ext.service", description=__doc__)
-    parser.add_argument("--db", required=True, help="SQLite database file, or a postgresql:// URL")
+    parser.add_argument(
+        "--db",
+        default=os.environ.get(DB_ENV) or None,
+        help=f"SQLite database file, or a postgresql:// URL (default ${DB_ENV}, which keeps "
+        "a password out of the process list)",
+    )
     parser.add_argument(
         "--port",
         type=int,
@@ -102,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.rate_limit < 0 or args.rate_window <= 0:
         parser.error("--rate-limit must be >= 0 and --rate-window > 0")
+    if not args.db:
+        parser.error(f"--db is required (or set {DB_ENV})")
     try:
         check_db(args.db)
     except ValueError as exc:

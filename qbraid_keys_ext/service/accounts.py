@@ -66,7 +66,8 @@ class Authenticator:
             wanted.append("a valid X-Access-Token header")
         if hub_auth is not None:
             wanted.append("a JupyterHub API token (Authorization: token ...)")
-        self.missing = f"{' or '.join(wanted).capitalize()} is required."
+        text = " or ".join(wanted)
+        self.missing = f"{text[0].upper()}{text[1:]} is required."
 
     def has_account_token(self, headers: Mapping[str, str]) -> bool:
         """Whether the request carries the account token."""
