@@ -16,7 +16,7 @@ from . import processes
 from .report import Figure, Run, print_table, write_results
 
 # run order: cheap and most important first
-MODULES = ["verify", "proxy", "rotation", "kernel", "startup", "scale", "sidebar"]
+MODULES = ["verify", "proxy", "rotation", "kernel", "startup", "scale", "sidebar", "postgres"]
 
 METHOD = """
 - Every server and client runs in its own process on 127.0.0.1; the load generator
@@ -41,6 +41,10 @@ METHOD = """
   first `/api/status` 200, alternating runs with and without the extension.
 - Item 6: rotations and revocations under concurrent verify load; after each answer the old
   value is verified at once on an already open connection.
+- Item 8: a real PostgreSQL on loopback (fsync off); verify throughput of one and of two
+  service processes on it (two load generators, connections split, rates added) against one
+  process on SQLite, interleaved; rotations through one process, the old value verified
+  through the other the moment the answer arrives.
 """
 
 
