@@ -56,7 +56,7 @@ def operations() -> list[tuple[str, str]]:
 
 def test_spec_is_openapi_3_0_and_schemas_are_valid():
     assert SPEC["openapi"].startswith("3.0.")
-    assert {"accessToken", "apiKey"} == set(SPEC["components"]["securitySchemes"])
+    assert {"accessToken", "apiKey", "hubToken"} == set(SPEC["components"]["securitySchemes"])
     for schema in COMPONENTS["schemas"].values():
         jsonschema.Draft202012Validator.check_schema(schema)
     assert {(p, m) for p, m in operations()} == {
