@@ -10,7 +10,12 @@ import json
 
 import pytest
 
-from qbraid_keys_ext.service.accounts import LOCAL_IDENTITY, hub_account, identity
+from qbraid_keys_ext.service.accounts import (
+    LOCAL_IDENTITY,
+    Authenticator,
+    hub_account,
+    identity,
+)
 from qbraid_keys_ext.service.app import verified_answer
 from qbraid_keys_ext.service.backends import open_backend
 from qbraid_keys_ext.service.ratelimit import FailureLimiter
@@ -93,3 +98,45 @@ def test_verify_names_the_owner():
     answer = json.loads(verified_answer("key_1", "ci", ("jobs:read",), ALICE))
     assert answer["data"]["userId"] == "alice"
     assert answer["data"]["apiKey"] == {"id": "key_1", "name": "ci", "scopes": ["jobs:read"]}
+
+
+class FakeHubAuth:
+    """Stands in for JupyterHub's HubAuth: tokens of known users, or the Hub down."""
+
+    access_scopes = frozenset({"access:services!service=qbraid-keys"})
+
+    def __init__(self, users: dict[str, dict] | None = None, down: bool = False) -> None:
+        self.users = users or {}
+        self.down = down
+
+    async def user_for_token(self, token: str, sync: bool = True):
+        if self.down:
+            raise ConnectionRefusedError("the Hub is down")
+        return self.users.get(token)
+
+    def check_scopes(self, required, user):
+        return set(required) & set(user["scopes"])
+
+
+async def test_hub_tokens_map_to_their_users_accounts():
+    scopes = ["access:services!service=qbraid-keys"]
+    auth = Authenticator(
+        hub_auth=FakeHubAuth(
+            {
+                "a": {"kind": "user", "name": "alice", "scopes": scopes},
+                "s": {"kind": "service", "name": "cull", "scopes": scopes},
+                "n": {"kind": "user", "name": "nobody", "scopes": ["self"]},
+            }
+        )
+    )
+    assert await auth.account({"Authorization": "token a"}) == ALICE
+    assert await auth.account({"Authorization": "Bearer a"}) == ALICE
+    for refused in ("token s", "token n", "token x", "basic a", ""):
+        assert await auth.account({"Authorization": refused}) is None
+    assert await auth.account({"X-Access-Token": "a"}) is None  # no account token here
+    assert "JupyterHub API token" in auth.missing
+
+    down = Authenticator(hub_auth=FakeHubAuth(down=True))
+    with pytest.raises(KeyServiceError) as caught:
+        await down.account({"Authorization": "token a"})
+    assert (caught.value.status, caught.value.code) == (502, "UPSTREAM_UNAVAILABLE")

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .store import ACCOUNT as LOCAL
+from .store import KeyServiceError
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,10 @@ class Authenticator:
         )
 
     async def account(self, headers: Mapping[str, str]) -> str | None:
-        """The account these request headers authenticate, or None."""
+        """The account these request headers authenticate, or None.
+
+        502 UPSTREAM_UNAVAILABLE when JupyterHub cannot be asked (not an authentication
+        failure: it is not counted against the client's limit)."""
         if self.hub_auth is None or "X-Access-Token" in headers:
             return LOCAL if self.has_account_token(headers) else None
         scheme, _, token = headers.get("Authorization", "").partition(" ")
@@ -86,9 +90,13 @@ class Authenticator:
             return None
         try:
             user = await self.hub_auth.user_for_token(token, sync=False)
-        except Exception as err:  # the Hub is down or answered oddly: not authenticated
+        except Exception as err:  # the Hub is down: no answer, and no failure counted
             log.warning("qBraid keys: could not check a token with JupyterHub: %s", err)
-            return None
+            raise KeyServiceError(
+                502,
+                "UPSTREAM_UNAVAILABLE",
+                "JupyterHub did not answer whose token this is; try again shortly.",
+            ) from None
         if not user or user.get("kind", "user") != "user" or not user.get("name"):
             return None
         needed = self.hub_auth.access_scopes  # access:services!service=<this service>
