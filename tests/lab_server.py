@@ -110,8 +110,9 @@ class LabServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def lab_url(self, path: str = "lab") -> str:
-        return f"{self.url}{path}?token={self.token}"
+    def lab_url(self, path: str = "lab", *, reset: bool = False) -> str:
+        """A page of the server; `reset` starts from an empty workspace (no restored tabs)."""
+        return f"{self.url}{path}?token={self.token}" + ("&reset" if reset else "")
 
     def start(self, timeout: float = 90) -> LabServer:
         cmd = [
