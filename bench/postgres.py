@@ -58,6 +58,7 @@ def _loads(urls: list[str], values: Path, seconds: float, pids: list[int]) -> di
     return {
         "rps": sum(r["rps"] for r in results),
         "p99_ms": max(r["p99_ms"] for r in results),
+        "cpu_us": statistics.mean(r["cpu_us_per_request"] for r in results),
     }
 
 
@@ -131,6 +132,7 @@ def run(quick: bool, tmp: Path, report: Run) -> None:
 
     rps = {n: statistics.median(r["rps"] for r in results[n]) for n in results}
     p99 = {n: statistics.median(r["p99_ms"] for r in results[n]) for n in results}
+    cpu = {n: statistics.median(r["cpu_us"] for r in results[n]) for n in results}
     add = report.figures.append
     base = "SQLite, 1 process"
     add(Figure(ITEM, "verify throughput, PostgreSQL, 1 process", rps["pg1"], "req/s", base,
@@ -139,6 +141,9 @@ def run(quick: bool, tmp: Path, report: Run) -> None:
                rps["sqlite"]))  # fmt: skip
     add(Figure(ITEM, "verify p99, PostgreSQL, 2 processes", p99["pg2"], "ms", base,
                p99["sqlite"]))  # fmt: skip
+    # less disturbed by other load than requests/s: the service process's own CPU per verify
+    add(Figure(ITEM, "service CPU per verify, PostgreSQL", cpu["pg1"], "us", base,
+               cpu["sqlite"]))  # fmt: skip
     add(
         Figure(
             ITEM,

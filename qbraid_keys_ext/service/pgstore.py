@@ -233,7 +233,9 @@ class PgKeyStore:
         digest = check_value(value)
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT id, account, name, scopes, status FROM keys WHERE digest = %s", (digest,)
+                "SELECT id, account, name, scopes, status FROM keys WHERE digest = %s",
+                (digest,),
+                prepare=True,  # the hot path: prepared on each connection at its first use
             )
             row = await cur.fetchone()
         found = row and VerifiedKey(row["id"], row["name"], list(row["scopes"]), row["account"])
