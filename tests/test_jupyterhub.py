@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import uuid
 
 import pytest
@@ -20,6 +21,7 @@ from tornado.websocket import websocket_connect
 
 from .hub import Hub, proxy_missing_reason
 from .kernel_helpers import assert_absent
+from .standalone import QBRAID_KEYS
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +166,15 @@ async def test_two_hub_users_manage_and_use_their_own_keys_isolated(hub, labs, l
         headers={"X-API-Key": key["value"]},
     )
     assert (status, verified["data"]["userId"]) == (200, "alice")
+
+    # `qbraid-keys` in alice's Lab terminal finds her server and lists her keys only
+    env = {"HOME": str(hub.root / "home" / "alice"), "PATH": os.environ["PATH"],
+           "JUPYTERHUB_API_TOKEN": labs["alice"][1], "QBRAID_KEYS_KEYRING": "file"}  # fmt: skip
+    listed = subprocess.run(
+        [QBRAID_KEYS, "list", "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [k["id"] for k in json.loads(listed.stdout)] == [key["id"]]
 
     # the service itself: no token, no account; a Hub token is its user's account
     assert hub.call(f"{hub.service_url}/api/v1/api-keys")[0] == 401
