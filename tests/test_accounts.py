@@ -140,3 +140,20 @@ async def test_hub_tokens_map_to_their_users_accounts():
     with pytest.raises(KeyServiceError) as caught:
         await down.account({"Authorization": "token a"})
     assert (caught.value.status, caught.value.code) == (502, "UPSTREAM_UNAVAILABLE")
+
+
+async def test_migrations_are_recorded_and_a_newer_schema_is_refused(pg_url):
+    import psycopg
+
+    from qbraid_keys_ext.service.pgstore import MIGRATIONS, PgKeyStore
+
+    for _ in range(2):  # the second start finds everything applied
+        store = PgKeyStore(pg_url)
+        await store.open()
+        await store.close()
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        versions = [v for (v,) in db.execute("SELECT version FROM schema_migrations")]
+        assert versions == [v for v, _, _ in MIGRATIONS]
+        db.execute("INSERT INTO schema_migrations (version, name) VALUES (999, 'future')")
+    with pytest.raises(RuntimeError, match="newer qbraid-keys-ext"):
+        await PgKeyStore(pg_url).open()
