@@ -16,7 +16,17 @@ from . import processes
 from .report import Figure, Run, print_table, write_results
 
 # run order: cheap and most important first
-MODULES = ["verify", "proxy", "rotation", "kernel", "startup", "scale", "sidebar", "postgres"]
+MODULES = [
+    "verify",
+    "proxy",
+    "rotation",
+    "kernel",
+    "startup",
+    "scale",
+    "sidebar",
+    "jobs",
+    "postgres",
+]
 
 METHOD = """
 - Every server and client runs in its own process on 127.0.0.1; the load generator
@@ -41,6 +51,10 @@ METHOD = """
   first `/api/status` 200, alternating runs with and without the extension.
 - Item 6: rotations and revocations under concurrent verify load; after each answer the old
   value is verified at once on an already open connection.
+- Item 7: Bell-circuit jobs (2 qubits, 100 shots) submitted on 8 keep-alive connections to
+  the key service with its default simulator workers (`POST /jobs` answers once the job has
+  ended, so its rate is completed jobs/s), against the same parse-and-run code in a loop in
+  one process; then item 1's verify load alone and while the job load runs, interleaved.
 - Item 8: a real PostgreSQL on loopback (fsync off); verify throughput of one and of two
   service processes on it (two load generators, connections split, rates added) against one
   process on SQLite, interleaved; rotations through one process, the old value verified
@@ -54,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer rounds (under 2 minutes)")
     parser.add_argument("--only", nargs="+", choices=MODULES, help="run only these")
     parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
+    parser.add_argument(
+        "--keep-others",
+        action="store_true",
+        help="with --only: keep the other items' figures from the RESULTS.md already there",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     run = Run(quick=args.quick)
@@ -83,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print_table(run)
     if not args.no_write:
-        path = write_results(run, METHOD)
+        path = write_results(run, METHOD, keep_others=args.keep_others)
         print(f"\nwrote {path}")
     print(f"total {sum(run.durations.values()):.0f} s")
     return 1 if failed else 0

@@ -2,6 +2,7 @@
 
     python -m bench.load URL [--connections N] [--duration S | --requests N]
         [--header "Name: value"]... [--cycle-header X-API-Key --values FILE]
+        [--method POST --body FILE]
 
 Prints one JSON object: requests, errors (non-2xx or broken), statuses, seconds, rps and
 p50/p90/p99 latency in milliseconds; with `--pid`, also the CPU time that server process
@@ -22,6 +23,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from urllib.parse import urlsplit
 
 
@@ -146,6 +148,7 @@ async def generate(
     cycle_header: str | None = None,
     values: list[str] | None = None,
     method: str = "GET",
+    body: bytes = b"",
     pid: int | None = None,
 ) -> dict:
     """Drive `url` with keep-alive connections; figures from after the warm-up only."""
@@ -170,7 +173,7 @@ async def generate(
                 hdrs = base if cycle is None else {**base, cycle_header: next(cycle)}
                 started = time.perf_counter()
                 try:
-                    status, _ = await conn.request(method, target, hdrs)
+                    status, _ = await conn.request(method, target, hdrs, body)
                 except (OSError, asyncio.IncompleteReadError, ValueError):
                     status = 0
                 elapsed = time.perf_counter() - started
@@ -217,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cycle-header", help="header whose value cycles through --values")
     parser.add_argument("--values", help="file with one header value per line")
     parser.add_argument("--pid", type=int, help="server process whose CPU time to report")
+    parser.add_argument("--method", default="GET")
+    parser.add_argument("--body", help="file whose bytes are every request's body")
     args = parser.parse_args(argv)
     headers = dict(h.split(":", 1) for h in args.header)
     headers = {k.strip(): v.strip() for k, v in headers.items()}
@@ -234,6 +239,8 @@ def main(argv: list[str] | None = None) -> None:
             headers=headers,
             cycle_header=args.cycle_header,
             values=values,
+            method=args.method,
+            body=Path(args.body).read_bytes() if args.body else b"",
             pid=args.pid,
         )
     )

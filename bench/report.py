@@ -134,14 +134,70 @@ def machine() -> dict[str, str]:
         "Python": sys.version.split()[0],
         "packages": ", ".join(
             f"{m} {_version(m)}"
-            for m in ("tornado", "jupyter_server", "jupyterlab", "jupyter-server-proxy")
+            for m in (
+                "tornado",
+                "jupyter_server",
+                "jupyterlab",
+                "jupyter-server-proxy",
+                "qiskit",
+                "qiskit-aer",
+                "qbraid",
+            )
         ),
         "browser": chromium or "unknown",
     }
 
 
-def write_results(run: Run, method: str) -> Path:
-    """Write bench/RESULTS.md for this run; its path."""
+@dataclass
+class Kept:
+    """What an earlier RESULTS.md says about the items a run did not measure again."""
+
+    rows: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)
+    run: list[str] = field(default_factory=list)  # its CPU, date and load
+
+
+def kept_results(measured: set[str], path: Path = RESULTS) -> Kept:
+    """The rows, targets and notes of `path` for items not in `measured` (by their # label)."""
+    kept = Kept()
+    if not path.exists():
+        return kept
+    section = ""
+    for line in path.read_text().splitlines():
+        if line.startswith("## "):
+            section = line[3:]
+            continue
+        if section.startswith("Machine") and line.startswith(("- CPU:", "- date:", "- load")):
+            kept.run.append(line[2:].split(" (the machine")[0])
+        elif section == "Figures" and line.startswith("| ") and not line.startswith("| # |"):
+            item = line.split("|")[1].strip()
+            if item not in measured:
+                kept.rows.append(line)
+                if item not in kept.items:
+                    kept.items.append(item)
+        elif section == "Targets" and line.startswith("- **"):
+            about = line.split(" — ", 1)[-1]
+            if any(about.startswith(f"{item} ") for item in kept.items):
+                kept.targets.append(line)
+        elif (
+            section.startswith("Notes")
+            and line.startswith("- ")
+            and line[2:].split(":", 1)[0] in kept.items
+        ):
+            kept.notes.append(line)
+    return kept
+
+
+def write_results(run: Run, method: str, keep_others: bool = False) -> Path:
+    """Write bench/RESULTS.md for this run; its path.
+
+    With `keep_others`, the items this run did not measure keep their rows, targets and notes
+    from the RESULTS.md already there (and say from which run they come).
+    """
+    measured = {f.item for f in run.figures} | set(run.notes)
+    kept = kept_results(measured) if keep_others else Kept()
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(run.started))
     total = sum(run.durations.values())
     lines = [
@@ -166,22 +222,30 @@ def write_results(run: Run, method: str) -> Path:
         + "; at end: "
         + ", ".join(f"{x:.2f}" for x in load_after)
         + " (the machine is shared: absolute figures are noisy, ratios much less so)",
+    ]
+    if kept.items:
+        lines.append(
+            f"- measured in this run: {', '.join(sorted(measured))}; kept from the earlier "
+            f"run ({'; '.join(kept.run)}): {', '.join(kept.items)}"
+        )
+    lines += [
         "",
         "## Figures",
         "",
         "| " + " | ".join(HEADER) + " |",
         "|" + "|".join("---" for _ in HEADER) + "|",
+        *kept.rows,
     ]
     for r in rows(run):
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |")
-    lines += ["", "## Targets", ""]
+    lines += ["", "## Targets", "", *kept.targets]
     for f in run.figures:
         if f.target:
             ratio = "n/a" if f.ratio is None else f"{f.ratio:.2f}"
             lines.append(
                 f"- **{_verdict(f)}** — {f.item} {f.name}: ratio {ratio}, target {f.target}."
             )
-    lines += ["", "## Notes: limits and why", ""]
+    lines += ["", "## Notes: limits and why", "", *kept.notes]
     for item, texts in run.notes.items():
         for text in texts:
             lines.append(f"- {item}: {text}")

@@ -1,7 +1,7 @@
 """Servers the benchmarks load, each in its own process, printing its URL when ready.
 
     python -m bench.serve ceiling            # bare tornado: verify's JSON, no lookup
-    python -m bench.serve service --db PATH [--flush-interval S]   # the key service
+    python -m bench.serve service --db PATH [--flush-interval S] [--credits N] [--job-workers N]
 
 Both stop on SIGTERM/SIGINT (the key service after flushing usage), or after --lifetime
 seconds, so nothing outlives a crashed benchmark run.
@@ -67,7 +67,13 @@ async def _serve(args: argparse.Namespace) -> None:
         return
     from qbraid_keys_ext.service import KeyService
 
-    service = KeyService(args.db, os.environ[TOKEN_ENV], flush_interval=args.flush_interval)
+    service = KeyService(
+        args.db,
+        os.environ[TOKEN_ENV],
+        flush_interval=args.flush_interval,
+        credits=args.credits,
+        job_workers=args.job_workers,
+    )
     url = await service.start("127.0.0.1", args.port)
     print(f"listening on {url}", flush=True)
     try:
@@ -84,6 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", help="SQLite file of the key service")
     parser.add_argument("--flush-interval", type=float, default=2.0, help="0: write-through")
     parser.add_argument("--lifetime", type=float, default=900.0, help="stop after this long")
+    parser.add_argument("--credits", default="1000", help="the account's starting credits")
+    parser.add_argument("--job-workers", type=int, help="simulator processes (default: service's)")
     args = parser.parse_args(argv)
     asyncio.run(_serve(args))
 

@@ -157,3 +157,23 @@ async def test_migrations_are_recorded_and_a_newer_schema_is_refused(pg_url):
         db.execute("INSERT INTO schema_migrations (version, name) VALUES (999, 'future')")
     with pytest.raises(RuntimeError, match="newer qbraid-keys-ext"):
         await PgKeyStore(pg_url).open()
+
+
+async def test_events_page_by_cursor_and_names_fold_case_on_both_stores(backend):
+    alice = backend.account(ALICE)
+    key = await alice.create({"name": "Ci"}, actor="alice")
+    await alice.update(key["id"], {"status": "inactive"}, actor="alice")
+    await alice.update(key["id"], {"name": "ci-renamed"}, actor="alice")
+    seen, cursor = [], None
+    while True:
+        page, cursor, total = await alice.list_events(limit=1, cursor=cursor)
+        seen += [(e["action"], e["actor"]) for e in page]
+        if cursor is None:
+            break
+        assert cursor.startswith("e") and cursor[1:].isdigit()
+    assert total == 3
+    assert seen == [("renamed", "alice"), ("deactivated", "alice"), ("created", "alice")]
+    other = await alice.create({"name": "other"})
+    assert await refused(alice.create({"name": "CI-RENAMED"})) == "NAME_TAKEN"
+    assert await refused(alice.update(other["id"], {"name": "Ci-Renamed"})) == "NAME_TAKEN"
+    await backend.account(BOB).create({"name": "CI-renamed"})  # another account's names

@@ -48,6 +48,8 @@ from .loopback import ThreadedServer, serve_app
 EXAMPLES = int(os.environ.get("QBRAID_KEYS_FUZZ_EXAMPLES", "500"))
 SEED = os.environ.get("QBRAID_KEYS_FUZZ_SEED", "")
 TOKEN = "fuzz-account-token"
+AER = "qbraid:qiskit:sim:aer-simulator"
+BELL = 'OPENQASM 2.0; include "qelib1.inc"; qreg q[2]; creg c[2]; h q[0]; cx q[0],q[1];'
 CHECKS = [
     not_a_server_error,
     openapi_checks.status_code_conformance,
@@ -76,13 +78,23 @@ def _error_schema(*codes: str) -> dict[str, Any]:
     }
 
 
+def runtime_paths(spec: dict[str, Any]) -> set[str]:
+    """Contract 5's paths (operations tagged `runtime`): served by the key service only."""
+    return {
+        path
+        for path, item in spec["paths"].items()
+        if any("runtime" in op.get("tags", ()) for op in item.values() if isinstance(op, dict))
+    }
+
+
 def jupyter_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """Contract 2 derived from Contract 1: the proxy's paths, authentication and extra fields."""
     spec = copy.deepcopy(spec)
+    skipped = {"/api/v1/users/verify", *runtime_paths(spec)}
     spec["paths"] = {
         path.replace("/api/v1/", "/qbraid-keys/api/v1/", 1): item
         for path, item in spec["paths"].items()
-        if path != "/api/v1/users/verify"
+        if path not in skipped
     }
     spec["components"]["securitySchemes"] = {
         "jupyterToken": {"type": "apiKey", "in": "header", "name": "Authorization"}
@@ -133,11 +145,13 @@ def fuzz(
     headers: Callable[[str], dict[str, str]],
     key_ids: list[str],
     examples: int = EXAMPLES,
+    qrns: list[str] = (),  # type: ignore[assignment]
 ) -> Report:
     """Send `examples` generated cases to `base_url`; check every answer against `spec`.
 
     Operations on `{id}` are also generated with the ids of existing keys, so the success
-    paths of get, patch, rotate and delete are reached, not only 404.
+    paths of get, patch, rotate and delete are reached, not only 404; likewise `{qrn}` with
+    the QRNs of existing jobs and devices.
     """
     schema = schemathesis.openapi.from_dict(spec)
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -146,6 +160,8 @@ def fuzz(
         ids: list[dict[str, str] | None] = [None]
         if "{id}" in operation.path:
             ids += [{"id": key_id} for key_id in key_ids]
+        if "{qrn}" in operation.path:
+            ids += [{"qrn": qrn} for qrn in qrns]
         for path_parameters in ids:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 strategies.append(operation.as_strategy(mode, path_parameters=path_parameters))
@@ -202,6 +218,7 @@ def assert_clean(report: Report) -> None:
 
 def test_derived_jupyter_document_is_contract_2():
     spec = jupyter_spec(service_spec())
+    assert not any("/devices" in p or "/jobs" in p or "/billing" in p for p in spec["paths"])
     assert sorted(spec["paths"]) == [
         "/qbraid-keys/api/v1/api-key-scopes",
         "/qbraid-keys/api/v1/api-keys",
@@ -234,12 +251,22 @@ def test_fuzz_embedded_service(standalone):
         ]["id"]
         for i in range(3)
     ]
+    every = {"name": "jobs", "scopes": ["devices:read", "jobs:read", "jobs:write", "credits:read"]}
+    runner = session.post(f"{standalone}/api/v1/api-keys", json=every, headers=auth).json()
+    use = {"X-API-Key": runner["data"]["value"]}
+    job = {"deviceQrn": AER, "shots": 10, "program": {"format": "qasm2", "data": BELL}}
+    qrns = [
+        session.post(f"{standalone}/api/v1/jobs", json=job, headers=use).json()["data"]["jobQrn"]
+    ]
     session.close()
+    runtime = runtime_paths(service_spec())
 
     def headers(path: str) -> dict[str, str]:
-        return {"X-API-Key": value} if path.endswith("/users/verify") else auth
+        if path.endswith("/users/verify"):
+            return {"X-API-Key": value}
+        return use if path in runtime else auth
 
-    report = fuzz(service_spec(), standalone, headers, ids)
+    report = fuzz(service_spec(), standalone, headers, ids, qrns=[*qrns, AER])
     print(report.summary())
     assert_clean(report)
     verified = sum(

@@ -13,6 +13,23 @@ from tornado.httpclient import AsyncHTTPClient
 
 TOKEN = "openapi-token"
 METHODS = ("get", "post", "patch", "delete", "put")
+RUNTIME = {
+    ("/api/v1/devices", "get"),
+    ("/api/v1/devices/{qrn}", "get"),
+    ("/api/v1/jobs", "get"),
+    ("/api/v1/jobs", "post"),
+    ("/api/v1/jobs/{qrn}", "get"),
+    ("/api/v1/jobs/{qrn}/result", "get"),
+    ("/api/v1/jobs/{qrn}/program", "get"),
+    ("/api/v1/jobs/{qrn}/cancel", "post"),
+    ("/api/v1/billing/credits/balance", "get"),
+}
+AER = "qbraid:qiskit:sim:aer-simulator"
+BELL = 'OPENQASM 3.0; include "stdgates.inc"; qubit[2] q; h q[0]; cx q[0], q[1];'
+LONG = (  # minutes of simulation: still RUNNING when it is cancelled
+    'OPENQASM 3.0; include "stdgates.inc"; qubit[20] q;'
+    " for int i in [0:100] { h q; rz(0.1) q; cx q[0], q[1]; }"
+)
 
 
 def load_spec() -> dict[str, Any]:
@@ -69,7 +86,13 @@ def test_spec_is_openapi_3_0_and_schemas_are_valid():
         ("/api/v1/api-keys/{id}/rotate", "post"),
         ("/api/v1/events", "get"),
         ("/api/v1/users/verify", "get"),
+        *RUNTIME,
     }
+    for path, method in RUNTIME:  # Contract 5: key, account token or Hub token, a scope each
+        operation = SPEC["paths"][path][method]
+        assert operation["tags"] == ["runtime"]
+        assert operation["security"] == [{"apiKey": []}, {"accessToken": []}, {"hubToken": []}]
+        assert {"401", "403", "429"} <= set(operation["responses"])
 
 
 def test_request_schemas_match_contract():
@@ -105,6 +128,19 @@ async def test_every_operation_is_served_and_matches_its_schema(service):
     _, created = await call(f"{base}/api/v1/api-keys", "POST", seed, auth)
     key_id, value = created["data"]["id"], created["data"]["value"]
     _, victim = await call(f"{base}/api/v1/api-keys", "POST", {"name": "victim"}, auth)
+    narrow = {}  # a key lacking each runtime scope
+    for scope, other in (("credits:read", "devices:read"), ("", "credits:read")):
+        body = {"name": f"without-{scope}", "scopes": [other]}
+        narrow[scope] = (await call(f"{base}/api/v1/api-keys", "POST", body, auth))[1]["data"]
+    job = {"deviceQrn": AER, "shots": 10, "program": {"format": "qasm3", "data": BELL}}
+    everything = {
+        "name": "runtime",
+        "scopes": ["devices:read", "jobs:read", "jobs:write", "credits:read"],
+    }
+    _, runtime = await call(f"{base}/api/v1/api-keys", "POST", everything, auth)
+    use = {"X-API-Key": runtime["data"]["value"]}  # the seed key is deactivated and rotated
+    _, done = await call(f"{base}/api/v1/jobs", "POST", job, use)
+    ended, queued = done["data"]["jobQrn"], None
     requests = {
         ("/api/v1/api-key-scopes", "get"): (None, auth, 200),
         ("/api/v1/api-keys", "get"): (None, auth, 200),
@@ -115,14 +151,28 @@ async def test_every_operation_is_served_and_matches_its_schema(service):
         ("/api/v1/api-keys/{id}/rotate", "post"): (None, auth, 200),
         ("/api/v1/events", "get"): (None, auth, 200),
         ("/api/v1/users/verify", "get"): (None, {"X-API-Key": value}, 200),
+        ("/api/v1/devices", "get"): (None, use, 200),
+        ("/api/v1/devices/{qrn}", "get"): (None, use, 200),
+        ("/api/v1/jobs", "get"): (None, use, 200),
+        ("/api/v1/jobs", "post"): (job, use, 201),
+        ("/api/v1/jobs/{qrn}", "get"): (None, use, 200),
+        ("/api/v1/jobs/{qrn}/result", "get"): (None, use, 200),
+        ("/api/v1/jobs/{qrn}/program", "get"): (None, use, 200),
+        ("/api/v1/jobs/{qrn}/cancel", "post"): (None, auth, 200),
+        ("/api/v1/billing/credits/balance", "get"): (None, use, 200),
     }
     assert set(requests) == set(operations())
+    service.jobs.submit_wait = 0  # the job the cancel needs is still QUEUED or RUNNING
+    long = {**job, "program": {"format": "qasm3", "data": LONG}}
+    _, pending = await call(f"{base}/api/v1/jobs", "POST", long, use)
+    queued = pending["data"]["jobQrn"]
     # verify before the key is deactivated, rotated or deleted
     order = sorted(requests, key=lambda op: (op[0] != "/api/v1/users/verify", op[1] == "delete"))
     for path, method in order:
         body, headers, expected = requests[(path, method)]
         target = victim["data"]["id"] if method == "delete" else key_id
-        url = base + path.replace("{id}", target)
+        qrn = queued if path.endswith("/cancel") else AER if "devices" in path else ended
+        url = base + path.replace("{id}", target).replace("{qrn}", qrn)
         if path == "/api/v1/users/verify":
             url += "?scope=jobs:write"
         status, answer = await call(url, method.upper(), body, headers)
@@ -132,6 +182,11 @@ async def test_every_operation_is_served_and_matches_its_schema(service):
         if path != "/api/v1/users/verify":  # every management operation documents its 401
             status, answer = await call(url, method.upper(), body, {"X-Access-Token": "no"})
             assert status == 401
+            check(response_schema(path, method, status), answer)
+        if (path, method) in RUNTIME:  # and each runtime operation its 403
+            lacking = narrow["credits:read" if "credits" in path else ""]["value"]
+            status, answer = await call(url, method.upper(), body, {"X-API-Key": lacking})
+            assert status == 403
             check(response_schema(path, method, status), answer)
 
 
@@ -157,6 +212,18 @@ async def test_error_answers_match_their_schemas(service):
         ("/api/v1/users/verify", "get", f"{base}/users/verify?scope=x", None, {}, 400),
         ("/api/v1/events", "get", f"{base}/events?limit=500", None, auth, 400),
         ("/api/v1/events", "get", f"{base}/events?cursor=zz", None, auth, 400),
+        ("/api/v1/jobs", "post", f"{base}/jobs", {"deviceQrn": AER}, auth, 400),
+        ("/api/v1/jobs", "post", f"{base}/jobs", {"name": "x" * 600_000}, auth, 413),
+        ("/api/v1/jobs", "get", f"{base}/jobs?limit=0", None, auth, 400),
+        ("/api/v1/jobs", "get", f"{base}/jobs", None, {"X-API-Key": bad}, 401),
+        ("/api/v1/jobs/{qrn}", "get", f"{base}/jobs/nope", None, auth, 404),
+        ("/api/v1/jobs/{qrn}/result", "get", f"{base}/jobs/nope/result", None, auth, 404),
+        ("/api/v1/jobs/{qrn}/program", "get", f"{base}/jobs/nope/program", None, auth, 404),
+        ("/api/v1/jobs/{qrn}/cancel", "post", f"{base}/jobs/nope/cancel", None, auth, 404),
+        ("/api/v1/devices/{qrn}", "get", f"{base}/devices/a:b:c:d", None, auth, 404),
+        ("/api/v1/devices", "get", f"{base}/devices", None, {"X-API-Key": value}, 403),
+        ("/api/v1/billing/credits/balance", "get",
+         f"{base}/billing/credits/balance?organizationId=x", None, auth, 404),
     ]  # fmt: skip
     for path, method, url, body, headers, expected in cases:
         status, answer = await call(url, method.upper(), body, headers)

@@ -11,7 +11,7 @@ from ..service import keyformat
 from ..service.store import fold_name
 from ..upstream import KeyApiError
 from ..vault import VaultError, vault_for
-from . import follow, headless, holders
+from . import follow, headless, holders, sdkerrors
 from .environ import KEY_VAR, KernelCredentials
 from .redact import Redactor
 from .server import ServerNotFound, call, call_server, find_server, server_status
@@ -107,6 +107,7 @@ def _protect_output() -> None:
     shell = get_ipython()
     if shell is not None:
         STATE.redactor.install_in(shell)
+        sdkerrors.install(shell, lambda: (STATE.current or {}).get("name"))
 
 
 def _key_named(name: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from .accounts import hub_auth_from_environment
 from .app import KeyService
 from .backends import check_db
+from .jobs import DEFAULT_CREDITS
 from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW
 
 TOKEN_ENV = "QBRAID_KEYS_ACCESS_TOKEN"
@@ -105,6 +106,19 @@ def main(argv: list[str] | None = None) -> None:
         default=DEFAULT_WINDOW,
         help=f"the rate limit's sliding window in seconds (default {DEFAULT_WINDOW:g})",
     )
+    parser.add_argument(
+        "--credits",
+        type=float,
+        default=float(DEFAULT_CREDITS),
+        help=f"each account's credit balance when it first uses quantum jobs "
+        f"(default {DEFAULT_CREDITS})",
+    )
+    parser.add_argument(
+        "--job-workers",
+        type=int,
+        default=None,
+        help="simulator processes running quantum jobs (default: one per core, at most 2)",
+    )
     args = parser.parse_args(argv)
     if args.rate_limit < 0 or args.rate_window <= 0:
         parser.error("--rate-limit must be >= 0 and --rate-window > 0")
@@ -114,11 +128,15 @@ def main(argv: list[str] | None = None) -> None:
         check_db(args.db)
     except ValueError as exc:
         sys.exit(f"qbraid-keys service: --db: {exc}")
+    if args.credits < 0 or (args.job_workers is not None and args.job_workers < 1):
+        parser.error("--credits must be >= 0 and --job-workers >= 1")
     token = _access_token(args.access_token_file, required=not args.jupyterhub)
     options: dict[str, object] = {
         "flush_interval": args.flush_interval,
         "rate_limit": args.rate_limit,
         "rate_window": args.rate_window,
+        "credits": str(args.credits),
+        "job_workers": args.job_workers,
     }
     host, port = args.host, args.port
     if args.jupyterhub:

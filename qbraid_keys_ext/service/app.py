@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import os
+from decimal import Decimal
 from typing import Any, NoReturn
 
 from tornado.httpserver import HTTPServer
@@ -15,7 +16,8 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application, HTTPError, RequestHandler
 
 from .accounts import LOCAL_IDENTITY, Authenticator, identity
-from .backends import AccountKeys, Backend, SqliteBackend, open_backend
+from .backends import AccountKeys, Backend, SqliteBackend, is_postgres_url, open_backend
+from .jobs import DEFAULT_CREDITS, QuantumJobs
 from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
 from .store import (
     ACCOUNT as LOCAL_ACCOUNT,
@@ -75,6 +77,7 @@ class BaseHandler(RequestHandler):
     """
 
     needs_token = True
+    max_body = MAX_BODY
 
     def initialize(self, backend: Backend, auth: Authenticator) -> None:
         self.backend = backend
@@ -87,8 +90,11 @@ class BaseHandler(RequestHandler):
 
     async def prepare(self) -> None:
         length = self.request.headers.get("Content-Length", "")
-        if len(self.request.body) > MAX_BODY or (length.isdigit() and int(length) > MAX_BODY):
-            raise KeyServiceError(413, "PAYLOAD_TOO_LARGE", _HTTP_ERRORS[413][1])
+        limit = self.max_body
+        if len(self.request.body) > limit or (length.isdigit() and int(length) > limit):
+            raise KeyServiceError(
+                413, "PAYLOAD_TOO_LARGE", f"The request body is larger than {limit // 1024} KiB."
+            )
         if self.needs_token:
             account = await self.auth.account(self.request.headers)
             if account is None:
@@ -128,10 +134,10 @@ class BaseHandler(RequestHandler):
         """Who makes this change, for the audit trail (the caller's ``X-Qbraid-Actor``)."""
         return self.request.headers.get(ACTOR_HEADER, "")
 
-    def reply(self, data: Any, status: int = 200) -> None:
-        """Send a success envelope."""
+    def reply(self, data: Any, status: int = 200, **extra: Any) -> None:
+        """Send a success envelope (``extra`` fields go beside ``data``)."""
         self.set_status(status)
-        self.finish(json.dumps({"success": True, "data": data}))
+        self.finish(json.dumps({"success": True, "data": data, **extra}))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
@@ -272,6 +278,7 @@ def make_app(
     backend: Backend | KeyStore,
     auth: Authenticator | str,
     limiter: FailureLimiter | None = None,
+    jobs: QuantumJobs | None = None,
     *,
     log_proxied: bool = True,
     prefix: str = "",
@@ -284,12 +291,16 @@ def make_app(
     ``log_proxied=False`` leaves requests made with the account token out of the access log
     (a proxy in front of the service logs them).
     """
+    from . import runtime as rt  # its handlers extend BaseHandler, defined above
+
     if isinstance(backend, KeyStore):
         backend = SqliteBackend(backend, limiter if limiter is not None else FailureLimiter())
     if isinstance(auth, str):
         auth = Authenticator(auth)
     args = {"backend": backend, "auth": auth}
+    run = {**args, "jobs": jobs}
     key = r"/api-keys/([^/]+)"
+    job = r"/jobs/([^/]+)"
     routes = []
     for root in dict.fromkeys(["", prefix.rstrip("/")]):
         api = root + API
@@ -300,6 +311,18 @@ def make_app(
             (api + key, KeyHandler, args),
             (api + key + "/rotate", RotateHandler, args),
             (api + "/events", EventsHandler, args),
+        ]
+        if jobs is None and backend.kind == "sqlite":
+            continue
+        routes += [  # Contract 5: qBraid's runtime API, each route with its scope
+            (api + "/devices", rt.DevicesHandler, run),  # devices:read
+            (api + r"/devices/([^/]+)", rt.DeviceHandler, run),  # devices:read
+            (api + "/jobs", rt.JobsHandler, run),  # GET jobs:read, POST jobs:write
+            (api + job, rt.JobHandler, run),  # jobs:read
+            (api + job + "/result", rt.JobResultHandler, run),  # jobs:read
+            (api + job + "/program", rt.JobProgramHandler, run),  # jobs:read
+            (api + job + "/cancel", rt.JobCancelHandler, run),  # jobs:write
+            (api + "/billing/credits/balance", rt.CreditsHandler, run),  # credits:read
         ]
     return Application(
         routes,
@@ -330,6 +353,10 @@ class KeyService:
 
     ``log_proxied=False`` (the embedded service) logs only the requests that did not come
     through the Jupyter server's proxy, which logs its own.
+
+    Quantum jobs (Contract 5) run in ``job_workers`` simulator processes, started when
+    devices are first listed or a job comes; each account starts with ``credits`` credits.
+    Jobs keep their tables in the SQLite file; on PostgreSQL the runtime routes answer 501.
     """
 
     def __init__(
@@ -343,6 +370,8 @@ class KeyService:
         rate_limit: int = DEFAULT_LIMIT,
         rate_window: float = DEFAULT_WINDOW,
         log_proxied: bool = True,
+        credits: Decimal | float | str = DEFAULT_CREDITS,
+        job_workers: int | None = None,
     ) -> None:
         if not access_token and hub_auth is None:
             raise ValueError("The key service needs a non-empty access token.")
@@ -354,6 +383,11 @@ class KeyService:
         self._log_proxied = log_proxied
         self.limiter = FailureLimiter(rate_limit, rate_window)
         self._backend: Backend | None = None
+        self.jobs = (
+            None
+            if is_postgres_url(os.fspath(db_path))
+            else QuantumJobs(db_path, initial_credits=credits, workers=job_workers)
+        )
         self._server: HTTPServer | None = None
         self._flusher: PeriodicCallback | None = None
 
@@ -381,8 +415,16 @@ class KeyService:
             await self._backend.close()
             self._backend = None
             raise
+        if self.jobs is not None:  # queues the jobs left pending; no process until a job runs
+            await self.jobs.start()
         self._server = HTTPServer(
-            make_app(self._backend, self.auth, log_proxied=self._log_proxied, prefix=self._prefix),
+            make_app(
+                self._backend,
+                self.auth,
+                jobs=self.jobs,
+                log_proxied=self._log_proxied,
+                prefix=self._prefix,
+            ),
             max_body_size=SERVER_MAX_BODY,
         )
         self._server.add_sockets(sockets)
@@ -411,6 +453,8 @@ class KeyService:
             self._server.stop()
             await self._server.close_all_connections()
             self._server = None
+        if self.jobs is not None:
+            await self.jobs.stop()
         if self._backend is not None:
             await self._backend.close()
             self._backend = None
