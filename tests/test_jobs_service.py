@@ -540,10 +540,14 @@ def pg_api(start_service, pg_url) -> Api:
 
 
 async def test_on_postgresql_the_runtime_routes_say_jobs_need_sqlite(pg_api):
+    from .test_openapi import check, response_schema
+
     api = pg_api
+    documented = response_schema("/api/v1/devices", "get", 501)  # the same on every route
     value = (await api.key("ci"))["value"]
     for method, path, _scope, body in routes("qbraid:qiskit:sim:aer-simulator-0"):
         for way in ({"key": value}, {}):
             code, answer = await api(method, path, body, **way)
             assert (code, answer["error"]["code"]) == (501, "NOT_IMPLEMENTED"), path
             assert "SQLite" in answer["message"]
+            check(documented, answer)
