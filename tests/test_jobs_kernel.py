@@ -41,8 +41,8 @@ def usage_shown(at_least):
     for _ in range(100):
         row = panel.row("ci")
         if row.details is not None:
-            panel.toggle_details(row)  # close
-        panel.toggle_details(row)  # open: fetches the key's details
+            panel.actions.toggle_details(row)  # close
+        panel.actions.toggle_details(row)  # open: fetches the key's details
         total = int(re.search(r"(\\d+) in total", panel.row("ci").describe()["details"])[1])
         if total >= at_least:
             return total

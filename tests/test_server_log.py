@@ -39,8 +39,9 @@ def log_lines(server: JupyterServer) -> list[str]:
 
 
 def new_lines(server: JupyterServer, seen: int, wait_for: str = "") -> list[str]:
-    """The log's lines after the first `seen`, once one contains `wait_for`."""
-    deadline = time.monotonic() + 10
+    """The log's lines after the first `seen`, once one contains `wait_for` (a loaded machine
+    may take a while to write them)."""
+    deadline = time.monotonic() + 30
     while True:
         lines = log_lines(server)[seen:]
         if any(wait_for in line for line in lines) or time.monotonic() > deadline:
