@@ -45,10 +45,13 @@ METHOD = """
   (`c.QbraidKeys.upstream_url`) and through jupyter-server-proxy (`/proxy/127.0.0.1:PORT/`)
   in the same `jupyter server`; added latency is p50 minus the direct p50 of the same round.
 - Item 4: a `jupyter server` with the embedded service, first with 10 keys, then with
-  10,000 (written into its database from outside while it runs). The sidebar is measured
-  in headless Debian Chromium driven by Playwright; the panel by `bench/panel.py`.
-- Item 5: `%qbraid_key use` timed inside a real IPython kernel; start-up is launch to the
-  first `/api/status` 200, alternating runs with and without the extension.
+  10,000 (written into its database from outside while it runs): a page, a name, details,
+  create and the whole list, each through Jupyter. The sidebar is measured in headless Debian
+  Chromium driven by Playwright, on two `jupyter lab` servers (10 and 10,000 keys) in
+  alternation; the panel built from given keys by `bench/panel.py`.
+- Item 5: `%qbraid_key use` and `KeysPanel()` timed inside real IPython kernels of two
+  servers (10 and 10,000 keys), in alternating rounds; start-up is launch to the first
+  `/api/status` 200, alternating runs with and without the extension.
 - Item 6: rotations and revocations under concurrent verify load; after each answer the old
   value is verified at once on an already open connection.
 - Item 7: Bell-circuit jobs (2 qubits, 100 shots) submitted on 8 keep-alive connections to

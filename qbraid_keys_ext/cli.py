@@ -62,6 +62,22 @@ class Target:
         """The account's keys, each with `stored` (whether this machine's keyring holds it)."""
         raise NotImplementedError
 
+    async def page(self, params: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """One page of `GET api-keys` (`limit`, `cursor`, `name`, `q`): keys and `page`.
+
+        An upstream without pages answers every key and no `page`: that is one last page.
+        """
+        answer = await self.client.request("GET", "api-keys", params=params, envelope=False)
+        keys = [k for k in answer.get("data") or [] if isinstance(k, dict)]
+        page = answer.get("page")
+        if not isinstance(page, dict):
+            page = {"next": None, "total": len(keys)}
+        return await self.mark_stored(keys), page
+
+    async def mark_stored(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Keys with `stored` (a Jupyter server's answers have it already)."""
+        return keys
+
     async def create(self, body: dict[str, Any], store: bool) -> dict[str, Any]:
         """Create a key; the answer carries the value once."""
         raise NotImplementedError
@@ -168,7 +184,9 @@ class ApiTarget(Target):
         return _api_url_for(self.root)
 
     async def list(self) -> list[dict[str, Any]]:
-        keys = await self.client.list_keys()
+        return await self.mark_stored(await self.client.list_keys())
+
+    async def mark_stored(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         try:
             held = self._vault.holds(k.get("id") for k in keys)
         except VaultError as err:
@@ -343,15 +361,26 @@ async def target(args: argparse.Namespace, required: bool = True) -> Target | No
     return server
 
 
+NAMES_SHOWN = 20
+"""How many other keys an unknown name's error names."""
+
+
 async def key_named(where: Target, name: str) -> dict[str, Any]:
-    """The key called `name` (exact, else any case), or a clear error naming the others."""
-    keys = await where.list()
+    """The key called `name` (exact, else any case), or a clear error naming the others.
+
+    One `name=` lookup, never the whole account (an upstream without pages answers every
+    key, and the same comparison picks from those).
+    """
+    keys, _ = await where.page({"name": name, "limit": str(NAMES_SHOWN)})
     for same in (lambda n: n == name, lambda n: n.casefold() == name.casefold()):
         for key in keys:
             if same(str(key.get("name"))):
                 return key
-    names = ", ".join(sorted(repr(k.get("name")) for k in keys)[:20])
-    others = f" Keys: {names}." if names else " The account has no keys yet."
+    keys, page = await where.page({"limit": str(NAMES_SHOWN)})
+    names = ", ".join(sorted(repr(k.get("name")) for k in keys)[:NAMES_SHOWN])
+    total = page.get("total") or len(keys)
+    more = f" (the newest {NAMES_SHOWN} of {total:,})" if total > NAMES_SHOWN else ""
+    others = f" Keys{more}: {names}." if names else " The account has no keys yet."
     raise CliError(f"There is no qBraid API key named {name!r} at {where.describe}.{others}")
 
 

@@ -15,6 +15,7 @@ from traitlets import Float, Unicode, default
 
 from . import __version__
 from .kernel_keys import KernelKeys
+from .qbraidlab import QbraidLab, replaced_core
 from .upstream import KeyApiClient, KeyApiError
 from .vault import Vault
 
@@ -113,6 +114,10 @@ class QbraidKeys(ExtensionApp):
         self._embedded_token = token
         self.vault = Vault(namespace)
         self.kernel_keys = KernelKeys(self.serverapp.runtime_dir)
+        self.qbraid_lab = QbraidLab(self.serverapp)
+        replaced = replaced_core()
+        if replaced:
+            self.log.warning("qBraid keys: %s", replaced)
         self.serverapp.event_logger.register_event_schema(EVENT_SCHEMA)
         self.settings["qbraid_keys"] = self
         from .presave import register as register_pre_save_hook
@@ -160,6 +165,8 @@ class QbraidKeys(ExtensionApp):
         """Start the embedded service once the server's loop runs, so the first call is quick."""
         try:
             await self.ensure_upstream()
+            if self.upstream_kind == "embedded":  # a new port: qbraidrc's url follows it
+                self.qbraid_lab.follow_url(self.upstream_root)
         except Exception as err:  # the handlers report it, and try again, on use
             message = err.message if isinstance(err, KeyApiError) else err
             self.log.error(

@@ -11,6 +11,8 @@ from urllib.parse import quote
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 
+from . import listing
+from .qbraidlab import QBRAIDRC_SHOWN
 from .service import keyformat
 from .service.app import implemented_methods
 from .service.store import unknown_fields_message
@@ -74,6 +76,11 @@ class KeysHandler(APIHandler):
         """The header that names who makes a change, for the key service's audit trail."""
         user = getattr(self.current_user, "username", None) or "user"
         return {"X-Qbraid-Actor": f"{user} (Jupyter server)"}
+
+    def compute_etag(self) -> str | None:
+        """No ETag: answers about keys change with every use and are never cached, and
+        hashing each answer (27 kB for a list of 20 keys) would only cost time."""
+        return None
 
     def answer(self, data: Any, status: int = 200) -> None:
         """Write a success envelope."""
@@ -145,25 +152,38 @@ class KeysHandler(APIHandler):
 
     async def with_stored(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Mark each key object with whether this Lab's keyring holds its value."""
+        held = await self.stored_ids(keys)
+        for key in keys:
+            key["stored"] = key.get("id") in held
+        return keys
+
+    async def stored_ids(self, keys: list[dict[str, Any]]) -> set[str]:
+        """The ids of these keys whose values this Lab's keyring holds.
+
+        One keyring read for the whole list (a page of it), which also gives the name index:
+        only when that is out of date is it written (renames, values stored before it).
+        """
         vault = self.keys.vault
         ids = [k.get("id") for k in keys]
         try:
             # Our file keyring is read without its lock, so the hot list path reads it inline;
             # writes (which may wait for a kernel's lock) always go through in_keyring.
-            held = vault.holds(ids) if vault.local else await self.in_keyring(vault.holds, ids)
+            held, index = (
+                vault.listing(ids) if vault.local else await self.in_keyring(vault.listing, ids)
+            )
         except VaultError as err:
             self.log.warning("qBraid keys: %s", err)
-            held = set()
-        else:
-            await self.keep_names(keys, held)
-        for key in keys:
-            key["stored"] = key.get("id") in held
-        return keys
+            return set()
+        if vault.index_outdated(keys, held, index):
+            await self.keep_names(keys, held, index)
+        return held
 
-    async def keep_names(self, keys: list[dict[str, Any]], held: set[str]) -> None:
+    async def keep_names(
+        self, keys: list[dict[str, Any]], held: set[str], index: dict[str, Any]
+    ) -> None:
         """Keep the keyring's name index (for headless kernels and the CLI) in line with `keys`."""
         try:
-            await self.in_keyring(self.keys.vault.reindex, keys, held)
+            await self.in_keyring(self.keys.vault.reindex, keys, held, index)
         except VaultError as err:
             self.log.warning("qBraid keys: the key names were not updated: %s", err)
 
@@ -176,6 +196,14 @@ class KeysHandler(APIHandler):
             key["stored"] = False
             key["storeError"] = str(err)
         return key
+
+    async def qbraid_lab_uses(self, key_id: str) -> bool:
+        """Whether qBraid Lab's account key (qbraidrc) is this key; False when unsure."""
+        try:
+            return await self.keys.qbraid_lab.uses(self, key_id)
+        except (KeyApiError, VaultError) as err:
+            self.log.warning("qBraid keys: could not tell whether qBraid Lab uses it: %s", err)
+            return False
 
 
 def with_store_field(err: KeyApiError, body: dict[str, Any]) -> KeyApiError:
@@ -204,11 +232,39 @@ class ScopesHandler(KeysHandler):
         self.answer(await client.scopes())
 
 
+PAGE_ARGUMENTS = ("limit", "cursor", "name", "q")
+"""`GET api-keys` query arguments passed to the key API (any of them: one page)."""
+
+
 class KeyListHandler(KeysHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
+        params = {
+            name: value
+            for name in PAGE_ARGUMENTS
+            if (value := self.get_query_argument(name, None)) is not None
+        }
         client = await self.upstream()
-        self.answer(await self.with_stored(await client.list_keys()))
+        # Without arguments: every key, as before pages existed; with any: one page.
+        raw = await client.request("GET", "api-keys", params=params, text=True)
+        answer = listing.parse(raw)
+        if answer is not None:  # the usual shape: pass the upstream's text on, plus "stored"
+            held = await self.stored_ids(answer.keys)
+            self.set_header("Content-Type", "application/json")
+            self.finish(answer.with_stored(held))
+            return
+        whole = client.decode(raw)
+        keys = whole.get("data") if isinstance(whole, dict) else None
+        if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys):
+            raise KeyApiError(
+                502,
+                "UPSTREAM_UNAVAILABLE",
+                f"The qBraid key service at {client.origin} answered the key list with JSON "
+                "that is not a key API answer.",
+            )
+        whole["data"] = await self.with_stored(keys)
+        # The data comes from json.loads of the upstream answer: no cycles to look for.
+        self.finish(json.dumps(whole, check_circular=False))
 
     @tornado.web.authenticated
     async def post(self) -> None:
@@ -252,11 +308,14 @@ class KeyHandler(KeysHandler):
     async def delete(self, key_id: str) -> None:
         client = await self.upstream()
         key = await client.request("GET", key_path(key_id))
+        qbraid_lab_key = await self.qbraid_lab_uses(key_id)
         result = await client.request("DELETE", key_path(key_id), headers=self.actor)
         try:
             await self.in_keyring(self.keys.vault.delete, key_id)
         except VaultError as err:
             result["keyringError"] = str(err)
+        if qbraid_lab_key:  # qbraidrc still holds the dead value: the user is told
+            result["qbraidLab"] = {"wasKey": True, "path": QBRAIDRC_SHOWN}
         self.keys.announce("revoked", key)
         self.answer(result)
 
@@ -269,6 +328,7 @@ class RotateHandler(KeysHandler):
         if not isinstance(store, bool):
             raise bad_request("'store' must be true or false.")
         client = await self.upstream()
+        qbraid_lab_key = await self.qbraid_lab_uses(key_id)
         held = self.keys.kernel_keys
         held.rotating(key_id, True)  # kernels using the key wait for its new value
         try:
@@ -283,8 +343,18 @@ class RotateHandler(KeysHandler):
                     key["keyringError"] = str(err)
         finally:
             held.rotating(key_id, False)
+        if qbraid_lab_key:  # qBraid Lab's account key follows the rotation (qbraidrc)
+            key["qbraidLab"] = await self.follow_in_qbraid_lab(key)
         self.keys.announce("rotated", key)
         self.answer(key)
+
+    async def follow_in_qbraid_lab(self, key: dict[str, Any]) -> dict[str, Any]:
+        """Write a rotated key's new value to qbraidrc through qBraid Lab's route."""
+        try:
+            await self.keys.qbraid_lab.save(self, key["value"], validate=False)
+        except KeyApiError as err:
+            return {"updated": False, "error": err.message, "path": QBRAIDRC_SHOWN}
+        return {"updated": True, "path": QBRAIDRC_SHOWN}
 
 
 class EventsHandler(KeysHandler):
@@ -386,6 +456,62 @@ class KernelKeyHandler(KeysHandler):
         self.answer({"kernelId": kernel_id, "cleared": record is not None})
 
 
+class QbraidLabHandler(KeysHandler):
+    """`qbraid-keys/qbraid-lab`: which key qBraid Lab uses; make one of ours its key (opt-in).
+
+    POST reads the key's value from this Lab's keyring and saves it, with the key API's URL,
+    through qBraid Lab's own route `qbraid-lab/qbraid-config`, which keeps it in
+    ~/.qbraid/qbraidrc as plain text. The value never goes to the browser.
+    """
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        self.answer(await self.keys.qbraid_lab.state(self))
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        body = self.json_body()
+        unknown = [field for field in body if field != "keyId"]
+        if unknown:
+            raise KeyApiError(
+                400,
+                "VALIDATION_ERROR",
+                unknown_fields_message(unknown, ["keyId"]),
+                detail={"allowedFields": ["keyId"]},
+            )
+        key_id = body.get("keyId")
+        if not isinstance(key_id, str) or not key_id:
+            raise bad_request('Give the key as {"keyId": "key_…"}.')
+        lab = self.keys.qbraid_lab
+        if not lab.available:
+            raise KeyApiError(
+                404, "QBRAID_LAB_UNAVAILABLE", "qBraid Lab does not run in this Jupyter server."
+            )
+        client = await self.upstream()
+        key = await client.request("GET", key_path(key_id))
+        name = key.get("name")
+        if key.get("status") != "active":
+            raise bad_request(f"The key {name!r} is inactive: activate it first.")
+        value = await self.in_keyring(self.keys.vault.fetch, key_id)
+        if not value:
+            raise KeyApiError(
+                409,
+                "NOT_STORED",
+                f"This Lab's keyring does not hold the value of {name!r}: regenerate the key "
+                "here (or store it with %qbraid_key add) first.",
+            )
+        await lab.save(self, value, validate=True)
+        self.answer(
+            {
+                "keyId": key_id,
+                "keyName": name,
+                "hint": key.get("hint"),
+                "url": lab.api_url(self),
+                "path": QBRAIDRC_SHOWN,
+            }
+        )
+
+
 class StatusHandler(KeysHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
@@ -426,6 +552,7 @@ def routes() -> list[tuple[str, type]]:
         (f"{NAMESPACE}/keyring/([^/]+)", KeyringHandler),
         (f"{NAMESPACE}/kernels", KernelsHandler),
         (f"{NAMESPACE}/kernels/([^/]+)", KernelKeyHandler),
+        (f"{NAMESPACE}/qbraid-lab", QbraidLabHandler),
         (f"{NAMESPACE}/status", StatusHandler),
         (f"{NAMESPACE}(?:/.*)?", NotFoundHandler),
     ]

@@ -85,10 +85,6 @@ class KernelKeys:
                     record.pop("rotating", None)
                 self._write(kernel_id, record)
 
-    def of_key(self, key_id: str) -> list[str]:
-        """The kernels that use key `key_id`."""
-        return [k for k, record in self._by_kernel.items() if record["id"] == key_id]
-
     def items(self, alive: set[str]) -> list[tuple[str, dict[str, Any]]]:
         """(kernel id, record) of every kernel in `alive` that uses a key; forgets the rest."""
         for kernel_id in [k for k in self._by_kernel if k not in alive]:

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
-from tornado.simple_httpclient import HTTPTimeoutError
+from tornado.httputil import HTTPHeaders
+
+from .connections import Answer, ConnectionDropped, ConnectionPool, UpstreamTimeout
 
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 """Largest answer accepted from the key API; anything bigger is treated as a fault."""
@@ -69,8 +70,8 @@ class KeyApiClient:
         self.headers = dict(headers or {})
         self.timeout = timeout
         self.settings = settings  # what fault messages say to check: URL and timeout settings
-        self._http: AsyncHTTPClient | None = None
-        self._http_loop: asyncio.AbstractEventLoop | None = None
+        self._pool: ConnectionPool | None = None
+        self._pool_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def origin(self) -> str:
@@ -78,12 +79,13 @@ class KeyApiClient:
         parts = urlsplit(self.base_url)
         return f"{parts.scheme}://{parts.netloc}"
 
-    def _client(self) -> AsyncHTTPClient:
+    def _connections(self) -> ConnectionPool:
+        """The keep-alive connections of the running event loop (a stream has one loop)."""
         loop = asyncio.get_running_loop()
-        if self._http is None or self._http_loop is not loop:
-            self._http = AsyncHTTPClient(force_instance=True, max_body_size=MAX_ANSWER_BYTES)
-            self._http_loop = loop
-        return self._http
+        if self._pool is None or self._pool_loop is not loop:
+            self._pool = ConnectionPool()
+            self._pool_loop = loop
+        return self._pool
 
     async def request(
         self,
@@ -94,10 +96,12 @@ class KeyApiClient:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         envelope: bool = True,
+        text: bool = False,
     ) -> Any:
         """Send one request and return the answer's `data`; raise KeyApiError on any failure.
 
-        With `envelope=False` the whole JSON answer is returned (for `/qbraid-keys/status`).
+        With `envelope=False` the whole JSON answer is returned (for `/qbraid-keys/status`);
+        with `text=True`, a success answer's body as it came, undecoded (see `decode`).
         """
         url = f"{self.base_url}/{path.lstrip('/')}"
         if params:
@@ -105,22 +109,20 @@ class KeyApiClient:
         all_headers = {"Accept": "application/json", **self.headers, **(headers or {})}
         payload = None
         if body is not None:
-            payload = json.dumps(body)
+            payload = json.dumps(body).encode()
             all_headers["Content-Type"] = "application/json"
         elif method in ("POST", "PATCH", "PUT"):
-            payload = ""
-        req = HTTPRequest(
-            url,
-            method=method,
-            headers=all_headers,
-            body=payload,
-            connect_timeout=self.timeout,
-            request_timeout=self.timeout,
-            allow_nonstandard_methods=True,
-        )
+            payload = b""
         try:
-            response = await self._client().fetch(req, raise_error=False)
-        except HTTPTimeoutError:
+            response = await self._connections().fetch(
+                method,
+                url,
+                all_headers,
+                payload,
+                timeout=self.timeout,
+                max_body=MAX_ANSWER_BYTES,
+            )
+        except UpstreamTimeout:
             raise KeyApiError(
                 504,
                 "UPSTREAM_TIMEOUT",
@@ -128,24 +130,26 @@ class KeyApiClient:
                 f"{self.timeout:g} seconds. Check that it is running and reachable, or raise "
                 f"{self.settings[1]}.",
             ) from None
-        except HTTPClientError as err:
-            if err.response is None:
-                raise self._unavailable(f"dropped the connection ({err.message})") from None
-            response = err.response
+        except ConnectionDropped as err:
+            raise self._unavailable(f"dropped the connection ({err})") from None
         except ConnectionRefusedError:
             raise self._unavailable("refused the connection") from None
         except OSError as err:
             raise self._unavailable(f"could not be reached ({err.strerror or err})") from None
-        except Exception as err:  # tornado's stream and size errors
+        except Exception as err:  # tornado's stream and protocol errors
             raise self._unavailable(f"dropped the connection ({type(err).__name__})") from None
+        if text and 200 <= response.code < 300:
+            return response.body
         return self._data(response, envelope)
+
+    def decode(self, body: bytes) -> Any:
+        """A success answer's body (from `request(..., text=True)`) as its whole JSON answer."""
+        return self._data(Answer(200, HTTPHeaders(), body), envelope=False)
 
     def _unavailable(self, why: str) -> KeyApiError:
         return unavailable(self.origin, why, self.settings[0])
 
-    def _data(self, response: HTTPResponse, envelope: bool = True) -> Any:
-        if response.code == 599:
-            raise self._unavailable(f"could not be reached ({response.error})")
+    def _data(self, response: Answer, envelope: bool = True) -> Any:
         if response.code >= 500 and response.code not in (502, 504):
             raise self._unavailable(f"answered with a server error (HTTP {response.code})")
         try:

@@ -108,6 +108,7 @@ class FileKeyring(keyring.backend.KeyringBackend):
     def __init__(self, path: str | os.PathLike | None = None) -> None:
         super().__init__()
         self._path = Path(path) if path else None
+        self._seen: tuple[tuple[int, int, int], dict[str, dict[str, str]]] | None = None
 
     @property
     def path(self) -> Path:
@@ -176,6 +177,24 @@ class FileKeyring(keyring.backend.KeyringBackend):
         """The stored values of several usernames, with one read of the file."""
         entries = self._read().get(service, {})
         return {name: entries[name] for name in usernames if name in entries}
+
+    def snapshot(self) -> dict[str, dict[str, str]]:
+        """Every entry, read-only: parsed again only when the file changed (one `stat`).
+
+        Every write replaces the file (a new inode), so (inode, mtime, size) tells a change.
+        For the list's `stored` flags and name index (`Vault.listing`); values are read with
+        `get_password`, from the file itself.
+        """
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return {}
+        except OSError:
+            return self._read()  # says why in its error
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._seen is None or self._seen[0] != stamp:
+            self._seen = (stamp, self._read())
+        return self._seen[1]
 
     def set_password(self, service: str, username: str, password: str) -> None:
         """Store (or replace) a value."""
@@ -293,6 +312,8 @@ class Vault:
         self.namespace = namespace
         self._backend = backend
         self._lock = threading.Lock()
+        # Ids a system keyring was asked about and holds no value for (see `listing`).
+        self._absent: set[str] = set()
 
     @property
     def backend(self) -> keyring.backend.KeyringBackend:
@@ -325,6 +346,7 @@ class Vault:
         def put() -> None:
             backend = self._ready()
             backend.set_password(SERVICE, username, value)
+            self._absent.discard(key_id)
             if name is not None:
                 record = {"name": name, "hint": keyformat.hint(value), "at": _now()}
                 self._change_index(backend, lambda keys: _put(keys, key_id, record))
@@ -349,15 +371,7 @@ class Vault:
     # -- the name index --------------------------------------------------------------------
 
     def _read_index(self, backend: keyring.backend.KeyringBackend) -> dict[str, dict[str, str]]:
-        raw = backend.get_password(INDEX_SERVICE, self.namespace)
-        try:
-            data = json.loads(raw or "{}")
-            keys = data.get("keys", {}) if isinstance(data, dict) else {}
-        except ValueError:
-            keys = {}  # damaged: rebuilt by the next store or reindex
-        if not isinstance(keys, dict):
-            return {}
-        return {k: v for k, v in keys.items() if isinstance(v, dict) and v.get("name")}
+        return _parse_index(backend.get_password(INDEX_SERVICE, self.namespace))
 
     def _change_index(
         self,
@@ -387,22 +401,24 @@ class Vault:
         """The key id and index record stored under `name` (exact, else any case), or None."""
         return find_name(self.names(), name)
 
-    def reindex(self, keys: Iterable[dict[str, Any]], held: Iterable[str]) -> None:
+    def reindex(
+        self,
+        keys: Iterable[dict[str, Any]],
+        held: Iterable[str],
+        index: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         """Bring the name index in line with key objects, `held` being the ids stored here.
 
         Keys held here are recorded under their current name; keys of the listing that are
         not held are dropped; ids missing from the listing (another page) are left alone.
+        `index` is the index as just read (by `listing`), to save reading it again.
         """
         held = set(held)
         listed = [k for k in keys if isinstance(k.get("id"), str)]
-        index = self.names()
-        wanted = {k["id"]: k for k in listed if k["id"] in held}
-        stale = [k["id"] for k in listed if k["id"] not in held and k["id"] in index]
-        renamed = [
-            i for i, k in wanted.items() if (index.get(i) or {}).get("name") != k.get("name")
-        ]
+        stale, renamed = _index_changes(listed, held, self.names() if index is None else index)
         if not stale and not renamed:
             return
+        wanted = {k["id"]: k for k in listed if k["id"] in held}
 
         def change(entries: dict[str, dict[str, str]]) -> None:
             for key_id in stale:
@@ -417,6 +433,41 @@ class Vault:
                 }
 
         _bounded("update the key names", lambda: self._change_index(self._ready(), change))
+
+    def listing(self, key_ids: Iterable[str]) -> tuple[set[str], dict[str, dict[str, str]]]:
+        """Which of these keys have a stored value, and the name index: one keyring read.
+
+        Our file: one read of the file (none when it has not changed since the last). A
+        system keyring: the name index, which records every value stored with this
+        project; ids it does not name (values stored before it existed) are asked about
+        one by one, once per process, and remembered when absent.
+        """
+        ids = [k for k in key_ids if isinstance(k, str)]
+
+        def look() -> tuple[set[str], dict[str, dict[str, str]]]:
+            backend = self._ready()
+            if isinstance(backend, FileKeyring):
+                entries = backend.snapshot()
+                values = entries.get(SERVICE, {})
+                index = _parse_index(entries.get(INDEX_SERVICE, {}).get(self.namespace))
+                return {k for k in ids if self.username(k) in values}, index
+            index = self._read_index(backend)
+            unknown = [k for k in ids if k not in index and k not in self._absent]
+            found = {k for k in unknown if backend.get_password(SERVICE, self.username(k))}
+            self._absent.update(k for k in unknown if k not in found)
+            return {k for k in ids if k in index} | found, index
+
+        return _bounded("read the keys", look, timeout=TIMEOUT * 2, threaded=not self.local)
+
+    @staticmethod
+    def index_outdated(
+        keys: Iterable[dict[str, Any]], held: set[str], index: dict[str, dict[str, str]]
+    ) -> bool:
+        """Whether `reindex(keys, held, index)` would change the name index (no I/O)."""
+        stale, renamed = _index_changes(
+            [k for k in keys if isinstance(k.get("id"), str)], held, index
+        )
+        return bool(stale or renamed)
 
     def holds(self, key_ids: Iterable[str]) -> set[str]:
         """Which of these keys have a stored value (one read on the file backend)."""
@@ -471,6 +522,31 @@ def _now() -> str:
 
 def _put(keys: dict[str, dict[str, str]], key_id: str, record: dict[str, str]) -> None:
     keys[key_id] = record
+
+
+def _index_changes(
+    listed: list[dict[str, Any]], held: set[str], index: dict[str, dict[str, str]]
+) -> tuple[list[str], list[str]]:
+    """Ids of a listing to drop from the name index (not held), and to record (renamed)."""
+    stale = [k["id"] for k in listed if k["id"] not in held and k["id"] in index]
+    renamed = [
+        k["id"]
+        for k in listed
+        if k["id"] in held and (index.get(k["id"]) or {}).get("name") != k.get("name")
+    ]
+    return stale, renamed
+
+
+def _parse_index(raw: str | None) -> dict[str, dict[str, str]]:
+    """The name index from its keyring entry: key id -> record (damaged: empty)."""
+    try:
+        data = json.loads(raw or "{}")
+        keys = data.get("keys", {}) if isinstance(data, dict) else {}
+    except ValueError:
+        keys = {}  # damaged: rebuilt by the next store or reindex
+    if not isinstance(keys, dict):
+        return {}
+    return {k: v for k, v in keys.items() if isinstance(v, dict) and v.get("name")}
 
 
 def find_name(index: dict[str, dict[str, str]], name: str) -> tuple[str, dict[str, str]] | None:

@@ -89,6 +89,8 @@ class LabServer:
     """`jupyter lab` on a free loopback port with a random token; stop() ends it."""
 
     module = "jupyterlab"
+    python = sys.executable
+    """The interpreter that runs the server (another venv's for qBraid Lab)."""
     app_args = (
         "--LabApp.expose_app_in_browser=True",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
@@ -116,7 +118,7 @@ class LabServer:
 
     def start(self, timeout: float = 90) -> LabServer:
         cmd = [
-            sys.executable,
+            self.python,
             "-m",
             self.module,
             "--no-browser",

@@ -21,7 +21,10 @@ The one place allowed to hold values is the keyring: files named `keyring.json` 
 default `<jupyter data dir>/qbraid_keys/keyring.json`) or holding our file keyring's format
 (`{"version", "entries"}`, e.g. `FileKeyring(tmp_path / "server" / "keyring.json")`), any file
 a test named in `QBRAID_KEYS_KEYRING_FILE`, and their atomic-write temporaries
-`.keyring-*.tmp`. Those are not scanned (their values are harvested, see below).
+`.keyring-*.tmp`. Those are not scanned (their values are harvested, see below). The one
+exception beside them is qBraid Lab's own store, `.qbraid/qbraidrc`, which holds a value only
+after the user asked for "Use for qBraid Lab" (`tests/test_qbraidlab.py` checks that nothing
+writes it otherwise); it is not scanned either.
 
 To keep memory small, texts are not kept: only their runs of 20+ hex characters are. A value
 is found when any 20 consecutive characters of its 64 hex (more than the 8 its hint shows)
@@ -116,8 +119,13 @@ class LeakRegistry:
             path.parent.name in KEYRING_DIRS or _is_keyring_json(path)
         )
 
+    @staticmethod
+    def is_qbraidrc(path: Path) -> bool:
+        """Whether a file is qBraid Lab's qbraidrc (the user's opt-in "Use for qBraid Lab")."""
+        return path.name == "qbraidrc" and path.parent.name == ".qbraid"
+
     def files(self, roots: Iterable[Path]) -> list[Path]:
-        """Every regular file under the roots, keyring files left out."""
+        """Every regular file under the roots, keyring files and qbraidrc left out."""
         found: list[Path] = []
         for root in roots:
             if root.is_file():
@@ -126,7 +134,14 @@ class LeakRegistry:
             for folder, dirs, names in os.walk(root, followlinks=False):
                 dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
                 found += [Path(folder, n) for n in names]
-        return [p for p in found if p.is_file() and not p.is_symlink() and not self.is_keyring(p)]
+        return [
+            p
+            for p in found
+            if p.is_file()
+            and not p.is_symlink()
+            and not self.is_keyring(p)
+            and not self.is_qbraidrc(p)
+        ]
 
     def harvest_keyrings(self, roots: Iterable[Path]) -> None:
         """Add the values held in keyring files under the roots (servers run as subprocesses)."""

@@ -536,3 +536,30 @@ def test_readme_ci_example(service, tmp_path, leak_registry):
         done = run_workflow(rotation, failing, runner | {"FAKE_SECRET_STORE": store}, checkout)
         assert done.code != 0 and "refused the account token" in done.stderr
         assert not (Path(store) / "QBRAID_KEY_CI").exists()  # no empty secret after a failure
+
+
+async def test_commands_find_a_key_by_name_without_listing_the_account(
+    jp_serverapp, keys_api, here
+):
+    """With many keys, `deactivate NAME` asks for that name only (issue 13)."""
+    extension = next(iter(jp_serverapp.extension_manager.extension_apps["qbraid_keys_ext"]))
+    await extension.ensure_upstream()
+    store = extension.embedded.store
+    store._db.execute("BEGIN")  # 300 keys at once, through the store's own create
+    for i in range(300):
+        store.create({"name": f"bulk{i:03}"})
+    store._db.execute("COMMIT")
+
+    def whole_account():
+        raise AssertionError("the whole account was listed")
+
+    store.list_keys = whole_account
+    off = await acli("deactivate", "BULK123", env=here)
+    assert off.code == 0, off.stderr
+    assert off.stdout.startswith("Deactivated qBraid API key 'bulk123'")
+    one_line_error(
+        await acli("activate", "nope", env=here),
+        "no qBraid API key named 'nope'",
+        "Keys (the newest 20 of 300): ",
+        "'bulk299'",
+    )

@@ -101,7 +101,7 @@ def jupyter_spec(spec: dict[str, Any]) -> dict[str, Any]:
     }
     spec["security"] = [{"jupyterToken": []}]
     schemas = spec["components"]["schemas"]
-    for name in ("Key", "KeyWithValue"):
+    for name in ("Key", "KeyWithValue", "KeyListItem"):
         schemas[name]["properties"]["stored"] = {"type": "boolean"}
         schemas[name]["required"].append("stored")
     schemas["KeyWithValue"]["properties"]["storeError"] = {"type": "string"}

@@ -248,3 +248,40 @@ async def test_panel_command_shows_the_widget(jp_serverapp, keys_api):
         assert run.ok, run.error_text
         shown = [o for o in run.outputs if o["output_type"] == "display_data"]
         assert shown and "application/vnd.jupyter.widget-view+json" in shown[0]["data"]
+
+
+async def test_use_and_list_never_fetch_the_whole_account(jp_serverapp, keys_api):
+    """With many keys, `use` asks for one name and `list` for one page (issue 13)."""
+    extension = next(iter(jp_serverapp.extension_manager.extension_apps["qbraid_keys_ext"]))
+    await extension.ensure_upstream()
+    store = extension.embedded.store
+    key = await create(keys_api, "Deploy")
+    store._db.execute("BEGIN")  # 150 more keys at once, through the store's own create
+    for i in range(150):
+        store.create({"name": f"bulk{i:03}"})
+    store._db.execute("COMMIT")
+
+    def whole_account():
+        raise AssertionError("the whole account was listed")
+
+    store.list_keys = whole_account  # only pages and name lookups may reach the service
+    async with KernelSession(jp_serverapp) as kernel:
+        run = await kernel.execute("%load_ext qbraid_keys_ext\n%qbraid_key use deploy")
+        assert run.ok, run.error_text
+        assert f"Using qBraid API key 'Deploy' ({key['hint']}) in this kernel." in run.stdout
+
+        run = await kernel.execute("%qbraid_key list")
+        assert run.ok, run.error_text
+        lines = run.stdout.splitlines()
+        assert len(lines) == 1 + 100 + 1 and lines[1].split()[0] == "bulk149"
+        assert lines[-1].startswith("The newest 100 of 151 keys in this account;")
+
+        run = await kernel.execute("%qbraid_key list BULK01")
+        assert run.ok, run.error_text
+        names = [line.split()[0] for line in run.stdout.splitlines()[1:]]
+        assert names == [f"bulk{i:03}" for i in range(19, 9, -1)]
+
+        run = await kernel.execute("%qbraid_key use nope")
+        evalue = run.reply["content"]["evalue"]
+        assert "no qBraid API key named 'nope'" in evalue
+        assert "Keys (the newest 20 of 151): " in evalue and "'bulk149'" in evalue

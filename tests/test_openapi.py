@@ -211,6 +211,8 @@ async def test_error_answers_match_their_schemas(service):
          {"X-API-Key": value}, 403),
         ("/api/v1/users/verify", "get", f"{base}/users/verify?scope=x", None, {}, 400),
         ("/api/v1/events", "get", f"{base}/events?limit=500", None, auth, 400),
+        ("/api/v1/api-keys", "get", f"{base}/api-keys?limit=500", None, auth, 400),
+        ("/api/v1/api-keys", "get", f"{base}/api-keys?cursor=e1", None, auth, 400),
         ("/api/v1/events", "get", f"{base}/events?cursor=zz", None, auth, 400),
         ("/api/v1/jobs", "post", f"{base}/jobs", {"deviceQrn": AER}, auth, 400),
         ("/api/v1/jobs", "post", f"{base}/jobs", {"name": "x" * 600_000}, auth, 413),
@@ -229,3 +231,21 @@ async def test_error_answers_match_their_schemas(service):
         status, answer = await call(url, method.upper(), body, headers)
         assert status == expected, (method, url, answer)
         check(response_schema(path, method, status), answer)
+
+
+async def test_pages_of_keys_match_the_list_schema(service):
+    """Every key, one page, a name and a search: each answer is one of the list's shapes."""
+    auth = {"X-Access-Token": TOKEN}
+    base = service.url + "/api/v1/api-keys"
+    for name in ("a", "b", "c"):
+        await call(base, "POST", {"name": name}, auth)
+    schema = response_schema("/api/v1/api-keys", "get", 200)
+    for query in ("", "?limit=2", "?name=B", "?q=c&limit=1"):
+        status, answer = await call(base + query, "GET", None, auth)
+        assert status == 200
+        check(schema, answer)
+        assert ("page" in answer) == bool(query)
+    _, first = await call(base + "?limit=2", "GET", None, auth)
+    _, rest = await call(f"{base}?limit=2&cursor={first['page']['next']}", "GET", None, auth)
+    check(schema, rest)
+    assert rest["page"] == {"next": None, "total": 3} and [k["name"] for k in rest["data"]] == ["a"]

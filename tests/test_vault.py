@@ -286,3 +286,59 @@ async def test_routes_store_replace_and_remove_values(jp_serverapp, keys_api, ke
     else:
         assert ring["class"] == "keyring.backends.SecretService.Keyring" and ring["secure"] is True
     assert ring["namespace"] == "embedded"
+
+
+class CountingKeyring(keyring.backend.KeyringBackend):
+    """An in-memory 'system' keyring that counts its reads."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+        self.reads = 0
+
+    def get_password(self, service, username):
+        self.reads += 1
+        return self.entries.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service, username):
+        self.entries.pop((service, username))
+
+
+def test_listing_reads_a_file_keyring_once_and_again_only_after_a_change(file_env, monkeypatch):
+    ring = FileKeyring()
+    vault = Vault("host", ring)
+    vault.store("key_a", "qbr_" + "a" * 64, "a")
+    reads = []
+    original = FileKeyring._read
+    monkeypatch.setattr(FileKeyring, "_read", lambda self: reads.append(1) or original(self))
+    held, index = vault.listing(["key_a", "key_b"])
+    assert held == {"key_a"} and set(index) == {"key_a"} and len(reads) == 1
+    assert vault.listing(["key_a", "key_b"])[0] == {"key_a"} and len(reads) == 1  # unchanged
+    vault.store("key_b", "qbr_" + "b" * 64, "b")
+    assert vault.listing(["key_a", "key_b"])[0] == {"key_a", "key_b"}
+    vault.delete("key_a")
+    held, index = vault.listing(["key_a", "key_b"])
+    assert held == {"key_b"} and set(index) == {"key_b"}
+
+
+def test_listing_on_a_system_keyring_reads_its_index_once_per_page():
+    ring = CountingKeyring()
+    vault = Vault("host", ring)
+    vault.store("key_a", "qbr_" + "a" * 64, "a")  # recorded in the name index
+    ring.set_password(SERVICE, "host/key_old", "qbr_" + "c" * 64)  # from before the index
+    ring.reads = 0
+    page = [f"key_{i}" for i in range(50)] + ["key_a", "key_old"]
+    held, _ = vault.listing(page)
+    assert held == {"key_a", "key_old"}
+    first = ring.reads  # the index, and each id it does not name, once
+    assert first == 1 + 51
+    ring.reads = 0
+    assert vault.listing(page)[0] == {"key_a", "key_old"}
+    assert ring.reads == 1 + 1  # the index; key_old is still not in it (no listing wrote it)
+    vault.store("key_3", "qbr_" + "d" * 64, "three")
+    assert "key_3" in vault.listing(page)[0]

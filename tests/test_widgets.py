@@ -425,6 +425,33 @@ async def test_many_keys_are_paged_and_filtered(kernel):
     assert await kernel.ask("len(_instances) < 600") is True
 
 
+async def test_server_pages_and_search(kernel, keys_api, extension):
+    """From the server: a page at a time (never the whole account), searched by the server."""
+    await extension.ensure_upstream()
+    store = extension.embedded.store
+    store._db.execute("BEGIN")  # 60 keys at once, through the store's own create
+    for i in range(60):
+        store.create({"name": f"bulk{i:03}"})
+    store._db.execute("COMMIT")
+    shown = await kernel.show("panel = KeysPanel(page_size=25)")
+    assert shown["pager"] == "1–25 of 60" and next(iter(shown["rows"])) == "bulk059"
+    assert shown["title"].endswith("60 keys")
+    assert await kernel.ask("len(panel.key_list.all_keys)") == 25
+    shown = await kernel.show("panel.next_button.click()")
+    assert shown["pager"] == "26–50 of 60" and next(iter(shown["rows"])) == "bulk034"
+    shown = await kernel.show("panel.next_button.click()")
+    assert shown["pager"] == "51–60 of 60" and list(shown["rows"])[-1] == "bulk000"
+    assert await kernel.ask("panel.next_button.disabled") is True
+    shown = await kernel.show("panel.prev_button.click()")
+    assert shown["pager"] == "26–50 of 60"
+    shown = await kernel.show("panel.filter_input.value = 'BULK00'")
+    assert shown["pager"] == "1–10 of 10" and next(iter(shown["rows"])) == "bulk009"
+    shown = await kernel.show("panel.filter_input.value = 'nothing-like-it'")
+    assert shown["rows"] == {} and shown["empty"] == "No key matches the filter."
+    shown = await kernel.show("panel.filter_input.value = ''")
+    assert shown["pager"] == "1–25 of 60" and shown["message"] == ""
+
+
 async def test_magic_shows_the_panel(kernel, keys_api):
     await make_key(keys_api, "ci")
     assert await kernel.run("%load_ext qbraid_keys_ext\n%qbraid_key panel") == ""

@@ -21,8 +21,28 @@ export interface IApiKey {
   createdAt: string;
   rotatedAt: string | null;
   lastUsedAt: string | null;
-  usage: { total: number; daily: IDailyUsage[] };
+  /**
+   * Details (and create, rotate, PATCH answers) carry the 30-day series `daily`; the items
+   * of a page carry `last30Days` instead.
+   */
+  usage: { total: number; daily?: IDailyUsage[]; last30Days?: number };
   stored?: boolean;
+}
+
+/** One page of keys, newest first (`GET api-keys?limit=&cursor=&q=`). */
+export interface IKeyPage {
+  keys: IApiKey[];
+  /** The cursor of the next page, or null on the last one. */
+  next: string | null;
+  /** How many keys match (the whole account without a search). */
+  total: number;
+}
+
+export interface IPageRequest {
+  limit: number;
+  cursor?: string | null;
+  /** Only the keys whose name or hint contains this. */
+  q?: string;
 }
 
 /** A key object as answered by create and rotate: the only place a value appears. */
@@ -120,6 +140,32 @@ export class KeysClient {
     return this._api<IApiKey[]>('GET', 'api-keys');
   }
 
+  /** One page of keys; an upstream without pages answers every key (one last page). */
+  async listPage(request: IPageRequest): Promise<IKeyPage> {
+    const query = new URLSearchParams({ limit: String(request.limit) });
+    if (request.cursor) {
+      query.set('cursor', request.cursor);
+    }
+    if (request.q) {
+      query.set('q', request.q);
+    }
+    const url = URLExt.join(NAMESPACE, 'api', 'v1', 'api-keys');
+    const answer = await this._request<{
+      data: IApiKey[];
+      page?: { next: string | null; total: number };
+    }>('GET', `${url}?${query.toString()}`, undefined, false);
+    const keys = Array.isArray(answer?.data) ? answer.data : [];
+    if (!answer?.page) {
+      return { keys, next: null, total: keys.length };
+    }
+    return { keys, next: answer.page.next ?? null, total: answer.page.total ?? keys.length };
+  }
+
+  /** One key's details (with the 30-day usage series). */
+  getKey(id: string): Promise<IApiKey> {
+    return this._api<IApiKey>('GET', `api-keys/${encodeURIComponent(id)}`);
+  }
+
   listScopes(): Promise<IScope[]> {
     return this._api<IScope[]>('GET', 'api-key-scopes');
   }
@@ -149,6 +195,11 @@ export class KeysClient {
   listEvents(keyId: string, limit = 10): Promise<IKeyEvent[]> {
     const query = `?keyId=${encodeURIComponent(keyId)}&limit=${limit}`;
     return this._api<IKeyEvent[]>('GET', `events${query}`);
+  }
+
+  /** Another route of this extension, `qbraid-keys/<path>`, answering an envelope. */
+  route<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this._request<T>(method, URLExt.join(NAMESPACE, path), body, true);
   }
 
   status(): Promise<IServiceStatus> {

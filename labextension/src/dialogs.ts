@@ -169,12 +169,15 @@ export async function askNewKey(
   error: string | null
 ): Promise<ICreateKeyRequest | null> {
   const body = new CreateKeyForm(scopes, initial, error);
-  const result = await showDialog({
+  const dialog = new Dialog({
     title: 'Create API Key',
     body,
     focusNodeSelector: 'input[type="text"]',
     buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Create' })]
   });
+  // Taller than JupyterLab's 500 px dialog limit in roomier themes (qBraid Lab's): see CSS.
+  dialog.addClass('qbk-Dialog-tall');
+  const result = await dialog.launch();
   return result.button.accept ? result.value : null;
 }
 

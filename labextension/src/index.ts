@@ -11,7 +11,9 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { KEY_EVENT_SCHEMA_SUFFIX, KeysClient } from './api';
 import { keyIcon } from './icons';
 import { useKeyInNotebook } from './kernel';
+import { Messages, NOTIFICATION_PLUGIN } from './messages';
 import { KeysPanel } from './panel';
+import { IQbraidLabState, offerInQbraidLabDialog } from './qbraidlab';
 import { DEFAULT_SETTINGS, IPanelSettings } from './settings';
 
 const PLUGIN_ID = 'qbraid-keys-ext:plugin';
@@ -41,13 +43,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null
   ) => {
     const client = new KeysClient(app.serviceManager.serverSettings);
+    // Without the notification plugin (qBraid Lab disables it) toasts go nowhere: the
+    // sidebar shows every message itself, and adds a toast only where the plugin runs.
+    const messages = new Messages(app.hasPlugin(NOTIFICATION_PLUGIN));
     const panel = new KeysPanel({
       client,
+      messages,
       currentNotebook: () => notebooks?.currentWidget?.title.label ?? null,
       useInNotebook: async key => {
         const current = notebooks?.currentWidget;
         if (!current) {
-          throw new Error('Open a notebook first: the key goes into its kernel.');
+          throw new Error(`No notebook is open: open one, then press "Use in notebook" again.`);
         }
         return useKeyInNotebook(current, key.name);
       }
@@ -64,6 +70,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     app.shell.add(panel, 'left', { rank: 650 });
     restorer?.add(panel, panel.id);
+
+    // qBraid Lab: its "API Key Required" dialog offers to get a key from this sidebar.
+    client
+      .route<IQbraidLabState>('GET', 'qbraid-lab')
+      .then(state => {
+        if (state.available) {
+          offerInQbraidLabDialog(() => {
+            app.shell.activateById(panel.id);
+            panel.offerForQbraidLab();
+          });
+        }
+      })
+      .catch(() => undefined); // no qBraid Lab route answer: nothing to offer
 
     app.commands.addCommand(CommandIDs.open, {
       label: 'qBraid: Manage API Keys',

@@ -1,11 +1,13 @@
 // What the sidebar does to keys: create, regenerate, revoke, (de)activate, use in a notebook,
-// copy the magic. One hook holds the actions and which keys are busy with one.
-import { Notification } from '@jupyterlab/apputils';
+// copy the magic. One hook holds the actions and which keys are busy with one. Every outcome
+// is told through `notify` (messages.tsx): in the sidebar, and as a toast where Lab has them.
 import * as React from 'react';
 
-import { ApiError, IApiKey, KeysClient } from './api';
+import { ApiError, IApiKey, ICreateKeyRequest, KeysClient } from './api';
 import { copyText } from './clipboard';
 import { askNewKey, confirmRevoke, confirmRotate, nameProblem, showValueOnce } from './dialogs';
+import type { Notify } from './messages';
+import { IQbraidLabFollow, qbraidLabOutcome } from './qbraidlab';
 
 /** An error as the sentence to show. */
 export function messageOf(reason: unknown): string {
@@ -15,17 +17,36 @@ export function messageOf(reason: unknown): string {
   return reason instanceof Error ? reason.message : String(reason);
 }
 
+/** How actions change the keys the view holds (its loaded pages). */
+export interface IKeyEdits {
+  /** Put a key first (just created). */
+  addFirst: (key: IApiKey) => void;
+  /** Show a key's new state where it is. */
+  update: (key: IApiKey) => void;
+  /** Drop a key (revoked). */
+  remove: (id: string) => void;
+}
+
 export interface IKeyActionsOptions {
   client: KeysClient;
+  /** The keys loaded so far, in list order. */
   keys: IApiKey[];
-  setKeys: React.Dispatch<React.SetStateAction<IApiKey[]>>;
-  /** Load the list again from the server. */
+  edits: IKeyEdits;
+  /** Load the keys in view again from the server. */
   load: () => Promise<void>;
   useInNotebook: (key: IApiKey) => Promise<string>;
   /** Called with the list index of a key just revoked, before it leaves the list. */
   onRevoked: (index: number) => void;
   /** The open notebooks whose kernels use a key. */
   usersOf: (key: IApiKey) => string[];
+  /** Tell the user an outcome (messages.tsx). */
+  notify: Notify;
+}
+
+/** A create started for a purpose: a suggested name, and what to do with the new key. */
+export interface ICreateOptions {
+  name?: string;
+  then?: (key: IApiKey) => Promise<void>;
 }
 
 /** An error about a key as a sentence that names the key. */
@@ -41,7 +62,7 @@ export interface IKeyActions {
   busy: Set<string>;
   /** Whether the create dialog is open. */
   creating: boolean;
-  create: () => Promise<void>;
+  create: (options?: ICreateOptions) => Promise<void>;
   rotate: (key: IApiKey) => Promise<void>;
   revoke: (key: IApiKey) => Promise<void>;
   toggleStatus: (key: IApiKey) => Promise<void>;
@@ -50,7 +71,7 @@ export interface IKeyActions {
 }
 
 export function useKeyActions(options: IKeyActionsOptions): IKeyActions {
-  const { client, keys, setKeys, load, useInNotebook, onRevoked, usersOf } = options;
+  const { client, keys, edits, load, useInNotebook, onRevoked, usersOf, notify } = options;
   const [busy, setBusy] = React.useState<Set<string>>(new Set());
   const [creating, setCreating] = React.useState(false);
 
@@ -60,7 +81,7 @@ export function useKeyActions(options: IKeyActionsOptions): IKeyActions {
     try {
       await action();
     } catch (reason) {
-      Notification.error(keyProblem(key, reason), { autoClose: 8000 });
+      notify('error', keyProblem(key, reason));
       if (reason instanceof ApiError && (reason.upstreamDown || reason.code === 'NOT_FOUND')) {
         void load();
       }
@@ -77,10 +98,10 @@ export function useKeyActions(options: IKeyActionsOptions): IKeyActions {
     // Never keep a value in the list state, even for a moment.
     const { value: _drop, ...clean } = updated as IApiKey & { value?: string };
     void _drop;
-    setKeys(prev => prev.map(key => (key.id === clean.id ? { ...key, ...clean } : key)));
+    edits.update(clean);
   };
 
-  const create = async (): Promise<void> => {
+  const create = async (purpose?: ICreateOptions): Promise<void> => {
     if (creating) {
       return;
     }
@@ -90,10 +111,10 @@ export function useKeyActions(options: IKeyActionsOptions): IKeyActions {
       try {
         scopes = await client.listScopes();
       } catch (reason) {
-        Notification.error(messageOf(reason), { autoClose: 8000 });
+        notify('error', messageOf(reason));
         return;
       }
-      let request = null;
+      let request: ICreateKeyRequest | null = purpose?.name ? { name: purpose.name } : null;
       let problem: string | null = null;
       for (;;) {
         request = await askNewKey(scopes, request, problem);
@@ -114,13 +135,21 @@ export function useKeyActions(options: IKeyActionsOptions): IKeyActions {
           const created = await client.createKey(request);
           const { value: _value, ...listed } = created;
           void _value;
-          setKeys(prev => [listed, ...prev.filter(key => key.id !== listed.id)]);
+          edits.addFirst(listed);
+          const stored = created.stored ?? request.store !== false;
           await showValueOnce(
             `API key "${created.name}" created`,
             created,
-            created.stored ?? request.store !== false,
+            stored,
             'Your new key is ready.'
           );
+          notify(
+            'success',
+            `Key "${listed.name}" was created${stored ? " and stored in this Lab's keyring" : ''}.`
+          );
+          if (purpose?.then) {
+            await purpose.then({ ...listed, stored });
+          }
           break;
         } catch (reason) {
           if (reason instanceof ApiError && reason.status >= 400 && reason.status < 500) {
@@ -132,7 +161,7 @@ export function useKeyActions(options: IKeyActionsOptions): IKeyActions {
       }
       void load();
     } catch (reason) {
-      Notification.error(messageOf(reason), { autoClose: 8000 });
+      notify('error', messageOf(reason));
     } finally {
       setCreating(false);
     }
@@ -151,6 +180,8 @@ export function useKeyActions(options: IKeyActionsOptions): IKeyActions {
         rotated.stored ?? key.stored ?? false,
         `The old value (${key.hint}) no longer works. This is the new one.`
       );
+      notify('success', `Key "${rotated.name}" was regenerated; the old value no longer works.`);
+      tellQbraidLab(rotated.name, rotated);
       void load();
     });
 
@@ -159,36 +190,45 @@ export function useKeyActions(options: IKeyActionsOptions): IKeyActions {
       if (!(await confirmRevoke(key, usersOf(key)))) {
         return;
       }
-      await client.deleteKey(key.id);
+      const result = await client.deleteKey(key.id);
       onRevoked(
         Math.max(
           0,
           keys.findIndex(item => item.id === key.id)
         )
       );
-      setKeys(prev => prev.filter(item => item.id !== key.id));
-      Notification.success(`Key "${key.name}" was revoked.`, { autoClose: 4000 });
+      edits.remove(key.id);
+      notify('success', `Key "${key.name}" was revoked.`);
+      tellQbraidLab(key.name, result);
     });
 
   const toggleStatus = (key: IApiKey): Promise<void> =>
     withBusy(key, async () => {
       const next = key.status === 'active' ? 'inactive' : 'active';
       replaceKey(await client.setStatus(key.id, next));
+      notify('info', `Key "${key.name}" is now ${next}.`);
     });
 
   const use = (key: IApiKey): Promise<void> =>
     withBusy(key, async () => {
-      const message = await useInNotebook(key);
-      Notification.success(message, { autoClose: 5000 });
+      notify('success', await useInNotebook(key));
       void load();
     });
 
   const copySnippet = async (key: IApiKey): Promise<void> => {
     const ok = await copyText(`%qbraid_key use ${key.name}`);
     if (ok) {
-      Notification.info(`Copied "%qbraid_key use ${key.name}".`, { autoClose: 2500 });
+      notify('info', `Copied "%qbraid_key use ${key.name}".`);
     } else {
-      Notification.warning('The clipboard is not available here.', { autoClose: 4000 });
+      notify('warning', 'The clipboard is not available here: type %qbraid_key use in a cell.');
+    }
+  };
+
+  /** What a rotation or revoke did to qBraid Lab's key (the server's `qbraidLab`). */
+  const tellQbraidLab = (name: string, answer: object): void => {
+    const outcome = qbraidLabOutcome(name, (answer as { qbraidLab?: IQbraidLabFollow }).qbraidLab);
+    if (outcome) {
+      notify(...outcome);
     }
   };
 

@@ -2,7 +2,7 @@
 // usage and the usage chart.
 import * as React from 'react';
 
-import { IApiKey, IKeyEvent, KeysClient } from './api';
+import { IApiKey, IDailyUsage, IKeyEvent, KeysClient } from './api';
 import { statusTitle } from './keystatus';
 import { fullDate, timeAgo } from './time';
 import { UsageChart } from './usagechart';
@@ -53,11 +53,35 @@ function History(props: { apiKey: IApiKey; client: KeysClient }): JSX.Element {
   );
 }
 
+/**
+ * The key's 30-day usage series: a list item carries only totals, so the details are fetched
+ * when the row opens (and again when the key changes); a key that has it already is used as is.
+ */
+function useDaily(key: IApiKey, client: KeysClient): IDailyUsage[] | null {
+  const given = key.usage?.daily ?? null;
+  const [fetched, setFetched] = React.useState<IDailyUsage[] | null>(null);
+  React.useEffect(() => {
+    if (given) {
+      return;
+    }
+    let live = true;
+    client.getKey(key.id).then(
+      found => live && setFetched(found.usage?.daily ?? []),
+      () => live && setFetched([])
+    );
+    return () => {
+      live = false;
+    };
+  }, [client, key.id, key.hint, key.status, key.usage?.total, given !== null]);
+  return given ?? fetched;
+}
+
 export function KeyDetails(props: IKeyDetailsProps): JSX.Element {
   const { apiKey: key, busy } = props;
   const active = key.status === 'active';
-  const daily = key.usage?.daily ?? [];
-  const recent = daily.reduce((sum, day) => sum + day.count, 0);
+  const daily = useDaily(key, props.client);
+  const recent =
+    key.usage?.last30Days ?? (daily ?? []).reduce((sum, day) => sum + day.count, 0);
   return (
     <div className="qbk-Details-body">
       <dl className="qbk-Facts">
@@ -101,7 +125,11 @@ export function KeyDetails(props: IKeyDetailsProps): JSX.Element {
           {key.usage?.total ?? 0} in total, {recent} in the last 30 days
         </dd>
       </dl>
-      <UsageChart daily={daily} />
+      {daily ? (
+        <UsageChart daily={daily} />
+      ) : (
+        <p className="qbk-History-empty">Loading the usage chart…</p>
+      )}
       <h3 className="qbk-Details-heading">History</h3>
       <History apiKey={key} client={props.client} />
     </div>

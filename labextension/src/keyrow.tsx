@@ -12,6 +12,7 @@ import * as React from 'react';
 import { IApiKey, KeysClient } from './api';
 import { KeyDetails } from './keydetails';
 import { statusTitle, useBlocker } from './keystatus';
+import { QbraidLabAction } from './qbraidlab';
 import { IPanelSettings } from './settings';
 import { daysSince, fullDate, shortDate, timeAgo } from './time';
 
@@ -27,6 +28,10 @@ export interface IRowHandlers {
 
 export interface IRowProps extends IRowHandlers {
   apiKey: IApiKey;
+  /** The row's place in the whole list (1 = newest), for assistive technology. */
+  position?: number;
+  /** How many keys the whole list has. */
+  setSize?: number;
   settings: IPanelSettings;
   expanded: boolean;
   busy: boolean;
@@ -52,6 +57,8 @@ export function KeyRow(props: IRowProps): JSX.Element {
       className={`qbk-Row ${active ? '' : 'qbk-mod-inactive'} ${busy ? 'qbk-mod-busy' : ''}`}
       data-key-id={key.id}
       data-key-name={key.name}
+      aria-posinset={props.position}
+      aria-setsize={props.setSize}
       aria-busy={busy}
     >
       <button
@@ -125,7 +132,7 @@ export function KeyRow(props: IRowProps): JSX.Element {
           type="button"
           className="jp-mod-styled qbk-TextButton qbk-Use"
           onClick={props.onUse}
-          disabled={busy || blocker !== null || !notebook}
+          disabled={busy || blocker !== null}
           title={
             blocker ??
             (notebook
@@ -166,6 +173,7 @@ export function KeyRow(props: IRowProps): JSX.Element {
           <deleteIcon.react tag="span" />
         </button>
       </div>
+      <QbraidLabAction apiKey={key} busy={busy} />
       <div id={detailsId} className="qbk-Details" hidden={!expanded}>
         {expanded && (
           <KeyDetails

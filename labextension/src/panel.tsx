@@ -2,21 +2,25 @@
 //
 // | module        | holds                                                              |
 // | ------------- | ------------------------------------------------------------------ |
-// | keysview      | the view: loading the list, header, body, footer, focus            |
+// | keysview      | the view: loading pages, search, header, body, footer, focus       |
+// | keypages      | the loaded pages of keys, and how a page fetched again merges in   |
 // | keyactions    | create, regenerate, revoke, (de)activate, use, copy; busy keys      |
-// | keylist       | the list of rows                                                   |
+// | keylist       | the windowed list: only the rows in view are in the DOM            |
 // | keyrow        | one key: summary, badges, action buttons                           |
 // | keydetails    | a key's details when its row expands                               |
 // | usagechart    | the 30-day usage chart in the details                              |
 // | keystatus     | the status badge's words and when Use is disabled (as keyview.py)  |
 // | viewstates    | loading, failed and empty states                                   |
 // | dialogs       | the create form, the one-time value box, the confirmations         |
+// | messages      | outcomes told in the sidebar (and as toasts where Lab has them)    |
+// | qbraidlab     | "Use for qBraid Lab", its offer, qBraid Lab's key dialog           |
 import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { IApiKey, KeysClient } from './api';
 import { keyIcon } from './icons';
 import { KeysView } from './keysview';
+import { Messages } from './messages';
 import { DEFAULT_SETTINGS, IPanelSettings } from './settings';
 
 
@@ -31,6 +35,8 @@ export interface IPanelOptions {
   useInNotebook: (key: IApiKey) => Promise<string>;
   /** The label of the notebook "Use in notebook" targets, or null when none is open. */
   currentNotebook: () => string | null;
+  /** Where outcomes are told. */
+  messages: Messages;
 }
 
 /** The left-area widget; a thin Lumino shell around the React view. */
@@ -57,6 +63,12 @@ export class KeysPanel extends ReactWidget {
   reload(): void {
     this._generation++;
     this.update();
+  }
+
+  /** qBraid Lab asked for a key: show the sidebar's offer to make one its key. */
+  offerForQbraidLab(): void {
+    this._qbraidLabRequested = true;
+    this.reload();
   }
 
   /** Re-render, e.g. when the current notebook changes. */
@@ -99,6 +111,12 @@ export class KeysPanel extends ReactWidget {
         generation={this._generation}
         notebook={this._options.currentNotebook()}
         useInNotebook={this._options.useInNotebook}
+        messages={this._options.messages}
+        qbraidLabRequested={this._qbraidLabRequested}
+        onQbraidLabDone={() => {
+          this._qbraidLabRequested = false;
+          this.update();
+        }}
       />
     );
   }
@@ -108,4 +126,5 @@ export class KeysPanel extends ReactWidget {
   private _generation = 0;
   private _poll = 0;
   private _pending: number | null = null;
+  private _qbraidLabRequested = false;
 }

@@ -14,7 +14,14 @@ from ..vault import VaultError, vault_for
 from . import follow, headless, holders, sdkerrors
 from .environ import KEY_VAR, KernelCredentials
 from .redact import Redactor
-from .server import ServerNotFound, call, call_server, find_server, server_status
+from .server import (
+    ServerNotFound,
+    call,
+    call_page,
+    call_server,
+    find_server,
+    server_status,
+)
 
 T = TypeVar("T")
 
@@ -110,9 +117,19 @@ def _protect_output() -> None:
         sdkerrors.install(shell, lambda: (STATE.current or {}).get("name"))
 
 
+NAMES_SHOWN = 20
+"""How many other keys an unknown name's error names."""
+LIST_PAGE = 100
+"""How many keys `%qbraid_key list` shows (newest first)."""
+
+
 def _key_named(name: str) -> dict[str, Any]:
-    """The key called `name`, found as the key API compares names: regardless of case."""
-    keys = call("GET", "api-keys")
+    """The key called `name`, found as the key API compares names: regardless of case.
+
+    One `name=` lookup (the server finds it by its index), never the whole account; an
+    upstream without pages answers every key, and the same comparison picks from those.
+    """
+    keys = call("GET", "api-keys", params={"name": name, "limit": str(NAMES_SHOWN)})
     same = [k for k in keys if fold_name(str(k.get("name", ""))) == fold_name(name)]
     exact = [k for k in same if k.get("name") == name]
     if exact or len(same) == 1:
@@ -120,9 +137,12 @@ def _key_named(name: str) -> dict[str, Any]:
     if same:  # a database from before the rule may hold names that differ only in case
         shown = ", ".join(sorted(repr(k.get("name")) for k in same))
         raise UnknownKey(f"Several qBraid API keys match {name!r}: {shown}; give the exact name.")
-    names = ", ".join(sorted(repr(k.get("name")) for k in keys))
+    answer = call_page({"limit": str(NAMES_SHOWN)})
+    names = ", ".join(sorted(repr(k.get("name")) for k in answer["data"]))
+    total = answer["page"]["total"]
+    more = f" (the newest {NAMES_SHOWN} of {total:,})" if total > NAMES_SHOWN else ""
     if names:
-        raise UnknownKey(f"There is no qBraid API key named {name!r}. Keys: {names}.")
+        raise UnknownKey(f"There is no qBraid API key named {name!r}. Keys{more}: {names}.")
     raise UnknownKey(
         f"There is no qBraid API key named {name!r}: this account has no keys yet. "
         "Create one in the API Keys sidebar."
@@ -257,14 +277,19 @@ def add_key(name: str, read: Callable[[str], str] | None = None) -> str:
     return _friendly(add)
 
 
-def list_keys() -> str:
-    """The account's keys as a text table: name, hint, status, last used, stored here."""
+def list_keys(search: str = "") -> str:
+    """The account's newest keys (or those whose name or hint contains `search`) as a table."""
     # Contract 7: with no Jupyter server, keys come from this machine (kernel/headless.py).
     if (no_server := headless.no_server()) is not None:
         return headless.list_text(no_server)
+    search = search.strip()
 
     def listing() -> str:
-        keys = call("GET", "api-keys")
+        params = {"limit": str(LIST_PAGE), **({"q": search} if search else {})}
+        answer = call_page(params)
+        keys, total = answer["data"], answer["page"]["total"]
+        if not keys and search:
+            return f"No qBraid API key has {search!r} in its name or hint."
         if not keys:
             return "This account has no qBraid API keys yet; create one in the API Keys sidebar."
         current = (STATE.current or {}).get("id")
@@ -284,8 +309,14 @@ def list_keys() -> str:
         lines = [
             "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
         ]
-        if current:
+        if any(row[0] == "*" for row in rows):
             lines.append("* used by this kernel")
+        if total > len(keys):
+            which = f"with {search!r} in their name or hint" if search else "in this account"
+            lines.append(
+                f"The newest {len(keys)} of {total:,} keys {which}; "
+                "`%qbraid_key list TEXT` shows the keys whose name or hint contains TEXT."
+            )
         return "\n".join(lines)
 
     return _friendly(listing)

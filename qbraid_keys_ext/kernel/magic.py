@@ -10,7 +10,7 @@ from . import keys
 
 USAGE = """\
 %qbraid_key use NAME    use key NAME in this kernel (sets QBRAID_API_KEY; value never shown)
-%qbraid_key list        the account's keys: name, hint, status, last used, stored here or not
+%qbraid_key list [TEXT] the account's keys (newest 100, or those whose name or hint has TEXT)
 %qbraid_key current     which key this kernel uses
 %qbraid_key clear       remove the key from this kernel
 %qbraid_key add NAME    store the value of a key created elsewhere (typed without echo)
@@ -41,7 +41,7 @@ class QbraidKeyMagics(Magics):
         elif command == "add":
             print(keys.add_key(_name_arg(command, rest)))
         elif command in ("list", "ls"):
-            print(keys.list_keys())
+            print(keys.list_keys(rest))
         elif command == "current":
             print(keys.current_key())
         elif command == "clear":

@@ -88,10 +88,34 @@ def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return result["value"]
 
 
-def call(method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
-    """Call one `qbraid-keys/api/v1` route synchronously; returns `data`, raises KeyApiError."""
+def call(
+    method: str,
+    path: str,
+    body: Any = None,
+    params: dict[str, str] | None = None,
+    *,
+    envelope: bool = True,
+) -> Any:
+    """Call one `qbraid-keys/api/v1` route synchronously; returns `data`, raises KeyApiError.
+
+    `envelope=False` returns the whole answer (e.g. a page's `data` and `page`).
+    """
     client = server_client()
-    return run_sync(lambda: client.request(method, path, body, params=params))
+    return run_sync(lambda: client.request(method, path, body, params=params, envelope=envelope))
+
+
+def call_page(params: dict[str, str]) -> dict[str, Any]:
+    """One page of `GET api-keys` (`limit`, `cursor`, `name`, `q`) as `{"data", "page"}`.
+
+    An upstream without pages answers every key and no `page`: that is one last page.
+    """
+    answer = call("GET", "api-keys", params=params, envelope=False)
+    data = [k for k in answer.get("data") or [] if isinstance(k, dict)]
+    page = answer.get("page")
+    if not isinstance(page, dict):
+        limit = int(params.get("limit") or len(data))
+        return {"data": data[:limit], "page": {"next": None, "total": len(data)}}
+    return {"data": data, "page": page}
 
 
 def call_server(method: str, path: str, body: Any = None) -> Any:

@@ -139,6 +139,11 @@ class BaseHandler(RequestHandler):
         self.set_status(status)
         self.finish(json.dumps({"success": True, "data": data, **extra}))
 
+    def reply_page(self, data: list[Any], following: str | None, total: int) -> None:
+        """Send one page: `data` and, beside it, `page: {"next", "total"}`."""
+        page = {"next": following, "total": total}
+        self.finish(json.dumps({"success": True, "data": data, "page": page}))
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         detail: dict[str, Any] = {}
@@ -183,9 +188,24 @@ class ScopesHandler(BaseHandler):
         self.reply(scope_objects())
 
 
+PAGE_ARGUMENTS = ("limit", "cursor", "name", "q")
+"""Query arguments of `GET /api-keys` that ask for one page (without any: every key)."""
+DEFAULT_PAGE = 50
+
+
 class KeysHandler(BaseHandler):
     async def get(self) -> None:
-        self.reply(await self.keys.list_keys())
+        given = {n: self.get_query_argument(n, None) for n in PAGE_ARGUMENTS}
+        if all(v is None for v in given.values()):
+            self.reply(await self.keys.list_keys())  # as before pages existed: every key object
+            return
+        keys, following, total = await self.keys.list_page(
+            check_limit(given["limit"] if given["limit"] is not None else DEFAULT_PAGE),
+            given["cursor"] or None,
+            name=given["name"],
+            q=given["q"] or None,
+        )
+        self.reply_page(keys, following, total)
 
     async def post(self) -> None:
         self.reply(await self.keys.create(self.json_body(), self.actor), status=201)
@@ -216,11 +236,7 @@ class EventsHandler(BaseHandler):
             limit,
             self.get_query_argument("cursor", None) or None,
         )
-        self.finish(
-            json.dumps(
-                {"success": True, "data": events, "page": {"next": following, "total": total}}
-            )
-        )
+        self.reply_page(events, following, total)
 
 
 class VerifyHandler(BaseHandler):

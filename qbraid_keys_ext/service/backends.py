@@ -25,6 +25,14 @@ class AccountKeys(Protocol):
     account: str
 
     async def list_keys(self) -> list[dict[str, Any]]: ...
+    async def list_page(
+        self,
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        name: str | None = None,
+        q: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None, int]: ...
     async def get(self, key_id: str) -> dict[str, Any]: ...
     async def create(self, fields: Mapping[str, object], actor: str = "") -> dict[str, Any]: ...
     async def update(
@@ -86,6 +94,16 @@ class SqliteAccountKeys:
 
     async def list_keys(self) -> list[dict[str, Any]]:
         return self._store.list_keys()
+
+    async def list_page(
+        self,
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        name: str | None = None,
+        q: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None, int]:
+        return self._store.list_page(limit, cursor, name=name, q=q)
 
     async def get(self, key_id: str) -> dict[str, Any]:
         return self._store.get(key_id)

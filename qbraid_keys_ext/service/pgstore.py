@@ -42,6 +42,8 @@ from .store import (
     _check_fields,
     _cursor_seq,
     _iso,
+    _key_cursor,
+    _key_position,
     check_actor,
     check_found,
     check_name,
@@ -341,6 +343,44 @@ class PgKeyStore:
             )
         return objects
 
+    async def _list_items(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """List items for these rows: key objects with usage ``{"total", "last30Days"}``."""
+        first = self._clock().date() - timedelta(days=USAGE_DAYS - 1)
+        ids = [row["id"] for row in rows]
+        usage = {key_id: [0, 0] for key_id in ids}
+        if ids:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT key_id, SUM(count) AS total,"
+                    " SUM(CASE WHEN day >= %s THEN count ELSE 0 END) AS recent"
+                    " FROM usage WHERE key_id = ANY(%s) GROUP BY key_id",
+                    (first, ids),
+                )
+                for row in await cur.fetchall():
+                    usage[row["key_id"]] = [int(row["total"]), int(row["recent"])]
+        for (key_id, day), n in self._pending.items():
+            if key_id in usage:
+                usage[key_id][0] += n
+                usage[key_id][1] += n if date.fromisoformat(day) >= first else 0
+        items = []
+        for row in rows:
+            key_id = row["id"]
+            used = [at for at in (row["last_used_at"], self._pending_last_used.get(key_id)) if at]
+            items.append(
+                {
+                    "id": key_id,
+                    "name": row["name"],
+                    "hint": row["hint"],
+                    "scopes": list(row["scopes"]),
+                    "status": row["status"],
+                    "createdAt": _iso(row["created_at"]),
+                    "rotatedAt": row["rotated_at"] and _iso(row["rotated_at"]),
+                    "lastUsedAt": _iso(max(used)) if used else None,
+                    "usage": {"total": usage[key_id][0], "last30Days": usage[key_id][1]},
+                }
+            )
+        return items
+
     def _forget_pending(self, key_id: str) -> None:
         for slot in [slot for slot in self._pending if slot[0] == key_id]:
             del self._pending[slot]
@@ -376,6 +416,50 @@ class PgAccountKeys:
             rows = await cur.fetchall()
         return await self._store._key_objects(rows)
 
+    async def list_page(
+        self,
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        name: str | None = None,
+        q: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None, int]:
+        """One page of keys, newest first: (list items, next cursor, total matching).
+
+        As ``KeyStore.list_page``: keyset pagination on (created_at, seq), creation times
+        kept in whole seconds so that the cursor (``k<time>-<seq>``) names a position exactly.
+        """
+        where, params = ["account = %s"], [self.account]
+        if name is not None:
+            where.append("name_fold = %s")
+            params.append(fold_name(name.strip()))
+        if q:
+            needle = fold_name(q.strip())
+            where.append("(strpos(name_fold, %s) > 0 OR strpos(hint, %s) > 0)")
+            params += [needle, needle]
+        if any("\x00" in str(p) for p in params):
+            return [], None, 0  # PostgreSQL text cannot hold NUL: nothing matches
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT count(*) AS n FROM keys WHERE {' AND '.join(where)}", params
+            )
+            total = (await cur.fetchone())["n"]
+            if cursor is not None:
+                at, seq = _key_position(cursor)
+                where.append("(created_at, seq) < (%s, %s)")
+                params += [datetime.fromisoformat(at), seq]
+            cur = await conn.execute(
+                f"SELECT seq, {_KEY_COLUMNS} FROM keys WHERE {' AND '.join(where)}"
+                " ORDER BY created_at DESC, seq DESC LIMIT %s",
+                (*params, limit + 1),
+            )
+            rows = await cur.fetchall()
+        following = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            following = _key_cursor(_iso(rows[-1]["created_at"]), rows[-1]["seq"])
+        return await self._store._list_items(rows), following, total
+
     async def get(self, key_id: str) -> dict[str, Any]:
         """One key object, or NOT_FOUND (also for another account's key)."""
         _key_id(key_id)
@@ -406,7 +490,8 @@ class PgAccountKeys:
                         keyformat.digest(value),
                         hint,
                         new.scopes,
-                        self._store._clock(),
+                        # whole seconds, as key objects and page cursors show it
+                        self._store._clock().replace(microsecond=0),
                     ),
                 )
                 await self._record(conn, "created", key_id, name, hint, actor)

@@ -30,7 +30,6 @@ DEFAULT_SCOPES = ("devices:read", "jobs:read", "credits:read")
 SPENDS_CREDITS = ("jobs:write",)
 """Scopes whose requests spend the account's credits."""
 STATUSES = ("active", "inactive")
-ACTIONS = ("created", "rotated", "revoked", "activated", "deactivated", "renamed")
 PAGE_MAX = 200
 ACTOR_MAX = 64
 NAME_MAX = 64
@@ -72,6 +71,8 @@ CREATE TABLE IF NOT EXISTS events (
     actor TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_key ON events (account, key_id, seq);
+-- Pages of keys, newest first (`list_page`): SQLite appends the rowid to every index.
+CREATE INDEX IF NOT EXISTS keys_by_created ON keys (account, created_at);
 """
 
 # Names are unique regardless of case. Enforced on every new name (insert or rename) rather
@@ -214,6 +215,28 @@ def _cursor_seq(cursor: str) -> int:
     if len(cursor) > 20 or not cursor.startswith("e") or not cursor[1:].isdigit():
         raise validation_error("The cursor is not one this service gave out.")
     return int(cursor[1:])
+
+
+_KEY_CURSOR = re.compile(r"k(\d{14})-(\d{1,19})")
+
+
+def _key_cursor(created_at: str, rowid: int) -> str:
+    """The cursor after a key: its creation time (digits only) and rowid, `k20261127050000-42`."""
+    return f"k{''.join(ch for ch in created_at if ch.isdigit())}-{rowid}"
+
+
+def _key_position(cursor: str) -> tuple[str, int]:
+    """The (created_at, rowid) a key cursor points after, or VALIDATION_ERROR."""
+    found = _KEY_CURSOR.fullmatch(cursor)
+    if found is None or int(found.group(2)) >= 2**63:
+        raise validation_error("The cursor is not one this service gave out.")
+    d = found.group(1)
+    at = f"{d[:4]}-{d[4:6]}-{d[6:8]}T{d[8:10]}:{d[10:12]}:{d[12:]}Z"
+    try:
+        datetime.fromisoformat(at)
+    except ValueError:
+        raise validation_error("The cursor is not one this service gave out.") from None
+    return at, int(found.group(2))
 
 
 def check_actor(actor: object) -> str:
@@ -369,6 +392,9 @@ class KeyStore:
         # emptied by our own writes and whenever another connection commits (data_version).
         self._verified: dict[str, tuple[VerifiedKey, str]] = {}
         self._data_version: int | None = None
+        # account -> (data_version, keys) for list_page; shared with the views on other accounts
+        self._totals: dict[str, tuple[int, int]] = {}
+        self._scopes: dict[str, list[str]] = {}  # the scopes column, decoded once per text
 
     def for_account(self, account: str) -> KeyStore:
         """This store, working on ``account`` (same connection, usage counts and caches)."""
@@ -397,6 +423,124 @@ class KeyStore:
         """Return one key object, or raise NOT_FOUND."""
         return self._key_objects([self._row(key_id)])[0]
 
+    # -- pages (GET /api-keys?limit=&cursor=&name=&q=) ------------------------------------
+
+    def list_page(
+        self,
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        name: str | None = None,
+        q: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None, int]:
+        """One page of keys, newest first: (list items, next cursor, total matching).
+
+        Keyset pagination on (created_at, rowid): a key that exists from the first page to
+        the last is seen exactly once, whatever is created or revoked meanwhile. `name`
+        keeps the keys of that name regardless of case (one, or in a database from before
+        that rule, the few that differ only in case); `q` the keys whose name or hint
+        contains it. List items carry usage totals, not the daily series (see `get`).
+        """
+        where, params = ["account = ?"], [self._account]
+        if name is not None:
+            where.append("name_fold = ?")
+            params.append(fold_name(name.strip()))
+        if q:
+            needle = fold_name(q.strip())
+            where.append("(instr(name_fold, ?) > 0 OR instr(hint, ?) > 0)")
+            params += [needle, needle]
+        total = self._count(where, params)
+        if cursor is not None:
+            where.append("(created_at, rowid) < (?, ?)")
+            params += list(_key_position(cursor))
+        # By name: the name index finds the (one) key, sorted after; `+` keeps SQLite from
+        # walking the creation-time index instead, which would scan the whole account.
+        order = (
+            "+created_at DESC, +rowid DESC" if name is not None else "created_at DESC, rowid DESC"
+        )
+        rows = self._db.execute(
+            f"SELECT rowid, * FROM keys WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?",
+            (*params, limit + 1),
+        ).fetchall()
+        following = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            following = _key_cursor(rows[-1]["created_at"], rows[-1]["rowid"])
+        return self._list_items(rows), following, total
+
+    def _count(self, where: list[str], params: list[Any]) -> int:
+        """How many keys match; the account's total is counted again only after a change.
+
+        Counting walks an index, 0.5 ms at 10,000 keys: too slow to do for every page. Our own
+        creates and revokes drop the count; another connection's commits change
+        `data_version`.
+        """
+        (version,) = self._db.execute("PRAGMA data_version").fetchone()
+        everything = len(where) == 1
+        known = self._totals.get(self._account) if everything else None
+        if known is not None and known[0] == version:
+            return known[1]
+        (total,) = self._db.execute(
+            f"SELECT COUNT(*) FROM keys WHERE {' AND '.join(where)}", params
+        ).fetchone()
+        if everything:
+            self._totals[self._account] = (version, total)
+        return total
+
+    def _list_items(self, rows: Sequence[sqlite3.Row]) -> list[dict[str, Any]]:
+        """List items for these rows: the key object with usage `{"total", "last30Days"}`."""
+        if not rows:
+            return []
+        first = (self._clock().date() - timedelta(days=USAGE_DAYS - 1)).isoformat()
+        ids = [row["id"] for row in rows]
+        usage = {key_id: [0, 0] for key_id in ids}
+        for key_id, total, recent in self._db.execute(
+            "SELECT key_id, SUM(count), SUM(CASE WHEN date >= ? THEN count ELSE 0 END)"
+            f" FROM usage WHERE key_id IN ({','.join('?' * len(ids))}) GROUP BY key_id",
+            (first, *ids),
+        ):
+            usage[key_id] = [total, recent]
+        for (key_id, day), n in self._pending.items():
+            if key_id in usage:
+                usage[key_id][0] += n
+                usage[key_id][1] += n if day >= first else 0
+        return [
+            {
+                **self._fields(row),
+                "usage": {"total": usage[row["id"]][0], "last30Days": usage[row["id"]][1]},
+            }
+            for row in rows
+        ]
+
+    def _scope_list(self, text: str) -> list[str]:
+        """The scopes column decoded (a few distinct texts: each decoded once)."""
+        found = self._scopes.get(text)
+        if found is None:
+            if len(self._scopes) > 64:
+                self._scopes.clear()
+            found = self._scopes[text] = json.loads(text)
+        return found
+
+    def _fields(self, row: sqlite3.Row) -> dict[str, Any]:
+        """A key object's fields but `usage`."""
+        return {
+            "id": row["id"],
+            "name": row["name"],
+            "hint": row["hint"],
+            "scopes": list(self._scope_list(row["scopes"])),
+            "status": row["status"],
+            "createdAt": row["created_at"],
+            "rotatedAt": row["rotated_at"],
+            "lastUsedAt": self._last_used(row),
+        }
+
+    def _last_used(self, row: sqlite3.Row) -> str | None:
+        """When a key was last used: the stored time, or a newer use not yet flushed."""
+        pending_at = self._pending_last_used.get(row["id"])
+        if pending_at is None:
+            return row["last_used_at"]
+        return max(filter(None, (row["last_used_at"], _iso(pending_at))))
+
     # -- writing -------------------------------------------------------------------------
 
     def create(self, fields: Mapping[str, object], actor: str = "") -> dict[str, Any]:
@@ -423,6 +567,8 @@ class KeyStore:
                 self._record("created", key_id, name, hint, actor)
         except sqlite3.IntegrityError as exc:
             raise self._name_taken(name) from exc
+        finally:
+            self._totals.clear()
         return {**self.get(key_id), "value": value}
 
     def update(self, key_id: str, fields: Mapping[str, object], actor: str = "") -> dict[str, Any]:
@@ -475,6 +621,7 @@ class KeyStore:
             self._db.execute("DELETE FROM usage WHERE key_id = ?", (key_id,))
             self._db.execute("DELETE FROM keys WHERE id = ?", (key_id,))
             self._record("revoked", key_id, row["name"], row["hint"], actor)
+        self._totals.clear()
         self._verified.clear()
         for slot in [slot for slot in self._pending if slot[0] == key_id]:
             del self._pending[slot]  # in place: views on other accounts share these counts
@@ -654,21 +801,9 @@ class KeyStore:
         objects = []
         for row in rows:
             key_id = row["id"]
-            pending_at = self._pending_last_used.get(key_id)
-            last_used = max(
-                filter(None, (row["last_used_at"], pending_at and _iso(pending_at))),
-                default=None,
-            )
             objects.append(
                 {
-                    "id": key_id,
-                    "name": row["name"],
-                    "hint": row["hint"],
-                    "scopes": json.loads(row["scopes"]),
-                    "status": row["status"],
-                    "createdAt": row["created_at"],
-                    "rotatedAt": row["rotated_at"],
-                    "lastUsedAt": last_used,
+                    **self._fields(row),
                     "usage": {
                         "total": totals[key_id],
                         "daily": [
@@ -681,13 +816,21 @@ class KeyStore:
 
 
 class _Transaction:
-    """``with`` block running its statements in one SQLite transaction."""
+    """``with`` block running its statements in one SQLite transaction.
+
+    Inside a transaction the caller opened (e.g. seeding many keys at once, see
+    bench/accounts.py), it joins that one: the caller commits or rolls back.
+    """
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
+        self._joined = False
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._joined = self._db.in_transaction
+        if not self._joined:
+            self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if not self._joined:
+            self._db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -14,7 +14,7 @@ from typing import Any
 import ipywidgets as w
 
 from .. import keyview
-from ..kernel.server import call
+from ..kernel.server import call, call_page
 from ..upstream import KeyApiError
 from .actions import KeyActions
 from .createform import CreateForm
@@ -27,8 +27,9 @@ from .shared import Key, Shared, close_tree
 class KeysPanel(w.VBox):
     """qBraid API keys in a notebook: list, create, details, rotate, revoke, (de)activate, use.
 
-    `KeysPanel()` loads the keys from this kernel's Jupyter server. `keys=` shows given key
-    objects instead (no server call until an action). `page_size` rows are shown at a time.
+    `KeysPanel()` loads the keys from this kernel's Jupyter server, one page at a time (the
+    search box is the server's search). `keys=` shows given key objects instead (no server
+    call until an action). `page_size` rows are shown at a time.
     """
 
     def __init__(self, keys: list[Key] | None = None, *, page_size: int = 25, **kwargs: Any):
@@ -47,8 +48,12 @@ class KeysPanel(w.VBox):
         self.form = CreateForm()
         self.reveal = w.VBox()
         self.key_list = KeyList(
-            self.shared, lambda key: KeyRow(self.shared, self.actions, key), page_size
+            self.shared,
+            lambda key: KeyRow(self.shared, self.actions, key),
+            page_size,
+            fetch=call_page if keys is None else None,
         )
+        self.key_list.on_turn = self._turned  # each page from the server: a "Working…" line
 
         self.new_button.on_click(lambda _: self.open_form())
         self.refresh_button.on_click(lambda _: self.reload())
@@ -107,10 +112,15 @@ class KeysPanel(w.VBox):
     # ---- the list ---------------------------------------------------------------------------
 
     def reload(self) -> bool:
-        """Fetch the keys from the server and show them."""
-        ok = self.attempt("Loading keys", lambda: self.key_list.set_keys(call("GET", "api-keys")))
+        """Fetch the page shown from the server again and show it."""
+        ok = self.attempt("Loading keys", self.key_list.load)
         self.render()
         return ok
+
+    def _turned(self) -> None:
+        """Another page, or another search: fetched from the server."""
+        self.attempt("Loading keys", self.key_list.load)
+        self.render()
 
     # ---- live updates ----------------------------------------------------------------------
 
@@ -144,10 +154,10 @@ class KeysPanel(w.VBox):
     def render(self) -> None:
         """Show the current page of keys and the count in the title."""
         self.key_list.render()
-        count = len(self.key_list.all_keys)
+        count = self.key_list.keys_in_account
         self.title.value = (
             f"<b style='{keyview.FONT}; font-size: var(--jp-ui-font-size2, 14px)'>"
-            f"qBraid API keys</b> <span style='{keyview.MUTED}'>· {count} "
+            f"qBraid API keys</b> <span style='{keyview.MUTED}'>· {count:,} "
             f"key{'' if count == 1 else 's'}</span>"
         )
 
@@ -216,7 +226,7 @@ class KeysPanel(w.VBox):
 
     def __repr__(self) -> str:
         keys = getattr(self, "key_list", None)
-        count = len(keys.all_keys) if isinstance(keys, KeyList) else 0
+        count = keys.keys_in_account if isinstance(keys, KeyList) else 0
         return f"qBraid API keys panel ({count} key{'' if count == 1 else 's'})"
 
     def close(self) -> None:

@@ -192,7 +192,11 @@ def test_sidebar_opens_from_key_icon_and_palette(page):
     palette = page.locator(".jp-ModalCommandPalette input, .lm-CommandPalette-input").first
     palette.wait_for(state="visible")
     palette.fill("qBraid: Manage API Keys")
-    item = page.locator(".lm-CommandPalette-item:has-text('qBraid: Manage API Keys')").first
+    # Enter runs the active item: wait until the filter has made it ours (under load the
+    # palette may still show its earlier list for a moment).
+    item = page.locator(
+        ".lm-CommandPalette-item.lm-mod-active:has-text('qBraid: Manage API Keys')"
+    ).first
     item.wait_for(state="visible")
     page.keyboard.press("Enter")
     page.wait_for_selector(PANEL, state="visible")
@@ -434,6 +438,9 @@ def test_use_in_notebook(browser, lab, page):
     toast = page.locator(".Toastify__toast:has-text('is now used by')")
     toast.wait_for(timeout=30_000)
     assert "use-key.ipynb" in toast.inner_text()
+    # The same message in the sidebar too (qBraid Lab has no toasts: test_messages.py).
+    told = page.locator(f"{PANEL} [role=status] .qbk-Message:has-text('is now used by')")
+    assert "use-key.ipynb" in told.inner_text()
     # The silent execute wrote nothing into the notebook.
     assert page.locator(".jp-Notebook .jp-OutputArea-output").count() == 0
     assert page.locator(".jp-Notebook .jp-Cell").count() == 1
@@ -490,8 +497,13 @@ DEMO_NOTEBOOK = {
 
 
 def dismiss_toasts(page) -> None:
-    page.evaluate("document.querySelectorAll('.Toastify__close-button').forEach(b => b.click())")
+    """Close the toasts and the sidebar's messages."""
+    page.evaluate(
+        "document.querySelectorAll('.Toastify__close-button, .qbk-Message-dismiss')"
+        ".forEach(b => b.click())"
+    )
     page.wait_for_selector(".Toastify__toast", state="detached")
+    page.wait_for_selector(f"{PANEL} .qbk-Message", state="detached")
 
 
 def widen_sidebar(page, width: int) -> None:
