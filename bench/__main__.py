@@ -16,7 +16,17 @@ from . import processes
 from .report import Figure, Run, print_table, write_results
 
 # run order: cheap and most important first
-MODULES = ["verify", "proxy", "rotation", "kernel", "startup", "scale", "sidebar", "jobs"]
+MODULES = [
+    "verify",
+    "proxy",
+    "rotation",
+    "kernel",
+    "startup",
+    "scale",
+    "sidebar",
+    "jobs",
+    "postgres",
+]
 
 METHOD = """
 - Every server and client runs in its own process on 127.0.0.1; the load generator
@@ -48,6 +58,10 @@ METHOD = """
   the key service with its default simulator workers (`POST /jobs` answers once the job has
   ended, so its rate is completed jobs/s), against the same parse-and-run code in a loop in
   one process; then item 1's verify load alone and while the job load runs, interleaved.
+- Item 8: a real PostgreSQL on loopback (fsync off); verify throughput of one and of two
+  service processes on it (two load generators, connections split, rates added) against one
+  process on SQLite, interleaved; rotations through one process, the old value verified
+  through the other the moment the answer arrives.
 """
 
 

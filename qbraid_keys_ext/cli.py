@@ -267,7 +267,9 @@ def _running_servers(wanted: str | None) -> list[tuple[str, str]]:
     env_url, env_token = os.environ.get(SERVER_URL_VAR), os.environ.get(SERVER_TOKEN_VAR)
     if env_url and not wanted:
         return [(env_url, env_token or "")]
-    found = [(str(i.get("url", "")), str(i.get("token") or "")) for i in running_servers()]
+    # A JupyterHub single-user server writes no token: its terminals hold its Hub API token.
+    hub = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+    found = [(str(i.get("url", "")), str(i.get("token") or hub)) for i in running_servers()]
     if not wanted:
         return [(url, token) for url, token in found if url]
     same = [(u, env_token or t) for u, t in found if _same_server(u, wanted)]

@@ -19,6 +19,10 @@ from .qbraidlab import QbraidLab, replaced_core
 from .upstream import KeyApiClient, KeyApiError
 from .vault import Vault
 
+HUB_SERVICE_URL_ENV = "QBRAID_KEYS_HUB_SERVICE_URL"
+"""Set for every single-user server by the Hub's config (``c.Spawner.environment``): the key
+service's URL. With it, a Lab under JupyterHub uses that service as its Hub user."""
+
 EVENT_SCHEMA = Path(__file__).parent / "event_schemas" / "key" / "v1.yaml"
 EVENT_SCHEMA_ID = "https://events.qbraid.com/qbraid_keys_ext/key/v1"
 """The event bus schema of key changes (DESIGN.md, Contract 4); never carries a value."""
@@ -53,6 +57,13 @@ class QbraidKeys(ExtensionApp):
         "QBRAID_ACCESS_TOKEN, then the access-token of ~/.qbraid/qbraidrc. Never sent to a "
         "browser or kernel.",
     )
+    hub_service_url = Unicode(
+        config=True,
+        help="Root URL of the key service running as a JupyterHub service. Under JupyterHub "
+        "(JUPYTERHUB_API_TOKEN set) and with no upstream_url, the Lab uses it and "
+        f"authenticates as its Hub user with that token. Defaults to ${HUB_SERVICE_URL_ENV}, "
+        "which the Hub's config sets for every user (c.Spawner.environment).",
+    )
     timeout = Float(10.0, config=True, help="Seconds to wait for the key API before giving up.")
     db_path = Unicode(
         config=True,
@@ -63,6 +74,10 @@ class QbraidKeys(ExtensionApp):
     def _default_access_token(self) -> str:
         return os.environ.get("QBRAID_ACCESS_TOKEN", "") or qbraidrc_value("access-token")
 
+    @default("hub_service_url")
+    def _default_hub_service_url(self) -> str:
+        return os.environ.get(HUB_SERVICE_URL_ENV, "")
+
     @default("db_path")
     def _default_db_path(self) -> str:
         return str(Path(jupyter_data_dir()) / "qbraid_keys" / "keys.sqlite3")
@@ -71,7 +86,18 @@ class QbraidKeys(ExtensionApp):
         """Build the upstream client and keyring vault the handlers share."""
         self.embedded = None
         self._started = asyncio.Lock()
-        if self.upstream_url:
+        self.upstream_auth = "token"
+        hub_token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        headers: dict[str, str] = {}
+        if not self.upstream_url and self.hub_service_url and hub_token:
+            # The key service as a JupyterHub service: this Lab's Hub user is the account.
+            root = self.hub_service_url.rstrip("/")
+            self.upstream_kind = "remote"
+            self.upstream_auth = "jupyterhub"
+            token = ""
+            headers = {"Authorization": f"token {hub_token}"}
+            namespace = urlsplit(root).netloc or root
+        elif self.upstream_url:
             root = self.upstream_url.rstrip("/")
             self.upstream_kind = "remote"
             token = self.access_token
@@ -82,9 +108,9 @@ class QbraidKeys(ExtensionApp):
             token = secrets.token_urlsafe(32)
             namespace = "embedded"
         self.upstream_root = root
-        self.client = KeyApiClient(
-            f"{root}/api/v1", {"X-Access-Token": token} if token else {}, timeout=self.timeout
-        )
+        if token:
+            headers = {"X-Access-Token": token}
+        self.client = KeyApiClient(f"{root}/api/v1", headers, timeout=self.timeout)
         self._embedded_token = token
         self.vault = Vault(namespace)
         self.kernel_keys = KernelKeys(self.serverapp.runtime_dir)
@@ -173,8 +199,11 @@ class QbraidKeys(ExtensionApp):
 
     def status(self) -> dict:
         """Upstream kind and URL, keyring backend, version (reachability is added by the caller)."""
+        upstream = {"kind": self.upstream_kind, "url": self.upstream_root or None}
+        if self.upstream_auth == "jupyterhub":  # the key service as a JupyterHub service
+            upstream["auth"] = "jupyterhub"
         return {
-            "upstream": {"kind": self.upstream_kind, "url": self.upstream_root or None},
+            "upstream": upstream,
             "keyring": self.vault.info(),
             "version": __version__,
         }

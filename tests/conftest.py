@@ -55,20 +55,49 @@ def leak_registry() -> LeakRegistry:
     return LEAKS
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session (tests/postgres.py); skipped where Debian's
+    `postgresql` is not installed, except under CI=true, where that fails."""
+    from .postgres import PostgresServer, bin_dir
+
+    if bin_dir() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL is not installed; .ci/run installs Debian's postgresql")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres) -> str:
+    """The URL of a fresh PostgreSQL database for this test."""
+    return postgres.database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_db(request, tmp_path) -> str:
+    """A fresh key store, once on SQLite (a file) and once on PostgreSQL (a URL)."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_url")
+    return str(tmp_path / "store" / "keys.sqlite3")
+
+
 @pytest.fixture
 def start_service(tmp_path, jp_asyncio_loop):
     """Start real key services on loopback, in the loop async tests run in; stopped after.
 
-    `start_service(token, **options)` returns the started `KeyService`; the first one's
-    database is `tmp_path / "keys.sqlite3"`.
+    `start_service(token, db=None, **options)` returns the started `KeyService`; without
+    `db` the first one's database is `tmp_path / "keys.sqlite3"`.
     """
     from qbraid_keys_ext.service import KeyService
 
     started: list[KeyService] = []
 
-    def start(token: str, **options: Any) -> KeyService:
+    def start(token: str, db: str | None = None, **options: Any) -> KeyService:
         name = "keys.sqlite3" if not started else f"keys-{len(started)}.sqlite3"
-        service = KeyService(tmp_path / name, token, **options)
+        service = KeyService(db or tmp_path / name, token, **options)
         jp_asyncio_loop.run_until_complete(service.start())
         started.append(service)
         return service

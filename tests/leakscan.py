@@ -255,6 +255,20 @@ def install(registry: LeakRegistry) -> None:
 
         setattr(KeyStore, name, issued)
 
+    try:
+        from qbraid_keys_ext.service.pgstore import PgAccountKeys
+    except ImportError:  # psycopg not installed: no PostgreSQL store to watch
+        PgAccountKeys = None
+    for name in ("create", "rotate") if PgAccountKeys is not None else ():
+        original = getattr(PgAccountKeys, name)
+
+        async def issued_async(self, *args, _original=original, **kwargs):
+            answer = await _original(self, *args, **kwargs)
+            registry.add_values(answer.get("value", ""))
+            return answer
+
+        setattr(PgAccountKeys, name, issued_async)
+
     flush = tornado.web.RequestHandler.flush
 
     def recording_flush(self, *args, **kwargs):

@@ -30,9 +30,13 @@ TOKEN = "standalone-test-account-token"
 class KeyServiceProcess:
     """`python -m qbraid_keys_ext.service` in a subprocess; `stop()` ends it (SIGTERM)."""
 
-    def __init__(self, folder: Path, token: str = TOKEN) -> None:
+    def __init__(
+        self, folder: Path, token: str = TOKEN, db: str | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         self.folder = folder
         self.token = token
+        self.db = db or str(folder / "keys.sqlite3")  # or a postgresql:// URL
+        self.args = args
         self.url = ""
         self.proc: subprocess.Popen[str] | None = None
 
@@ -42,13 +46,20 @@ class KeyServiceProcess:
         return f"{self.url}/api/v1"
 
     def start(self) -> KeyServiceProcess:
+        return self.launch().wait_started()
+
+    def launch(self) -> KeyServiceProcess:
+        """Start the process (``wait_started`` reads the URL it prints)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, QBRAID_KEYS_ACCESS_TOKEN=self.token)
         cmd = [sys.executable, "-m", "qbraid_keys_ext.service"]
-        cmd += ["--db", str(self.folder / "keys.sqlite3"), "--port", "0", "--flush-interval", "0"]
+        cmd += ["--db", self.db, "--port", "0", "--flush-interval", "0", *self.args]
         self.proc = subprocess.Popen(
             cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
+        return self
+
+    def wait_started(self) -> KeyServiceProcess:
         line = self.proc.stdout.readline().strip()
         if "listening on " not in line:
             self.stop()

@@ -181,7 +181,7 @@ async def test_each_request_with_a_key_is_one_use(api, service):
     qrn = (await api.submit(key["value"]))["jobQrn"]
     for method, path, _scope, body in routes(qrn):
         assert (await api(method, path, body, key=key["value"]))[0] in (200, 201, 400)
-    service.flush()
+    await service.flush()
     _, answer = await api("GET", f"/api-keys/{key['id']}")
     usage = answer["data"]["usage"]
     assert usage["total"] == 1 + len(routes(qrn)), usage
@@ -480,3 +480,74 @@ async def test_sigkill_mid_job_then_restart_runs_it_again(tmp_path):
     with _db(db) as conn:
         attempts = conn.execute("SELECT attempts FROM jobs WHERE qrn = ?", (long["jobQrn"],))
         assert attempts.fetchone()[0] == 2
+
+
+@pytest.fixture
+def hub_service(start_service):
+    """A service with Hub users alice (token a) and bob (token b), 10 credits each."""
+    from .test_accounts import FakeHubAuth
+
+    scopes = ["access:services!service=qbraid-keys"]
+    users = {
+        t: {"kind": "user", "name": n, "scopes": scopes} for t, n in [("a", "alice"), ("b", "bob")]
+    }
+    return start_service(TOKEN, hub_auth=FakeHubAuth(users), credits="10")
+
+
+async def test_jobs_and_credits_belong_to_their_account(hub_service):
+    api = Api(hub_service.url)
+    hub = {"a": {"Authorization": "token a"}, "b": {"Authorization": "token b"}}
+    keys = {}
+    for who in hub:
+        code, answer = await api(
+            "POST", "/api-keys", {"name": "ci", "scopes": ALL_SCOPES}, **hub[who]
+        )
+        assert code == 201, answer
+        keys[who] = answer["data"]["value"]
+    job = await api.submit(keys["a"])
+    qrn = job["jobQrn"]
+
+    for bob in ({"key": keys["b"]}, hub["b"], {"X-Access-Token": TOKEN}):  # others, each way in
+        for method, path in [
+            ("GET", f"/jobs/{qrn}"),
+            ("GET", f"/jobs/{qrn}/result"),
+            ("GET", f"/jobs/{qrn}/program"),
+            ("POST", f"/jobs/{qrn}/cancel"),
+        ]:
+            code, answer = await api(method, path, **bob)
+            assert (code, answer["error"]["code"]) == (404, "NOT_FOUND"), (bob, path)
+        code, answer = await api("GET", "/jobs", **bob)
+        assert code == 200 and answer["data"] == [] and answer["pagination"]["total"] == 0
+        code, answer = await api("GET", "/billing/credits/balance", **bob)
+        assert Decimal(str(answer["data"]["qbraidCredits"])) == 10  # untouched
+    for alice in ({"key": keys["a"]}, hub["a"]):
+        code, answer = await api("GET", "/jobs", **alice)
+        assert [j["jobQrn"] for j in answer["data"]] == [qrn]
+        assert (await api("GET", f"/jobs/{qrn}", **alice))[0] == 200
+        code, answer = await api(
+            "GET", "/billing/credits/balance?organizationId=jupyterhub", **alice
+        )
+        assert code == 200 and answer["data"]["userId"] == "alice"
+        spent = Decimal(str(job["estimatedCost"]))
+        assert Decimal(str(answer["data"]["qbraidCredits"])) == 10 - spent and spent > 0
+    code, answer = await api("GET", "/billing/credits/balance?organizationId=local-org", **hub["a"])
+    assert (code, answer["error"]["code"]) == (404, "NOT_FOUND")
+
+
+@pytest.fixture
+def pg_api(start_service, pg_url) -> Api:
+    return Api(start_service(TOKEN, db=pg_url).url)
+
+
+async def test_on_postgresql_the_runtime_routes_say_jobs_need_sqlite(pg_api):
+    from .test_openapi import check, response_schema
+
+    api = pg_api
+    documented = response_schema("/api/v1/devices", "get", 501)  # the same on every route
+    value = (await api.key("ci"))["value"]
+    for method, path, _scope, body in routes("qbraid:qiskit:sim:aer-simulator-0"):
+        for way in ({"key": value}, {}):
+            code, answer = await api(method, path, body, **way)
+            assert (code, answer["error"]["code"]) == (501, "NOT_IMPLEMENTED"), path
+            assert "SQLite" in answer["message"]
+            check(documented, answer)

@@ -73,7 +73,7 @@ def operations() -> list[tuple[str, str]]:
 
 def test_spec_is_openapi_3_0_and_schemas_are_valid():
     assert SPEC["openapi"].startswith("3.0.")
-    assert {"accessToken", "apiKey"} == set(SPEC["components"]["securitySchemes"])
+    assert {"accessToken", "apiKey", "hubToken"} == set(SPEC["components"]["securitySchemes"])
     for schema in COMPONENTS["schemas"].values():
         jsonschema.Draft202012Validator.check_schema(schema)
     assert {(p, m) for p, m in operations()} == {
@@ -88,11 +88,11 @@ def test_spec_is_openapi_3_0_and_schemas_are_valid():
         ("/api/v1/users/verify", "get"),
         *RUNTIME,
     }
-    for path, method in RUNTIME:  # Contract 5: key or token, a scope each
+    for path, method in RUNTIME:  # Contract 5: key, account token or Hub token, a scope each
         operation = SPEC["paths"][path][method]
         assert operation["tags"] == ["runtime"]
-        assert operation["security"] == [{"apiKey": []}, {"accessToken": []}]
-        assert {"401", "403", "429"} <= set(operation["responses"])
+        assert operation["security"] == [{"apiKey": []}, {"accessToken": []}, {"hubToken": []}]
+        assert {"401", "403", "429", "501"} <= set(operation["responses"])  # 501: PostgreSQL
 
 
 def test_request_schemas_match_contract():

@@ -12,7 +12,8 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from qbraid_keys_ext import listing
-from qbraid_keys_ext.service import KeyStore
+from qbraid_keys_ext.service import KeyService, KeyStore
+from qbraid_keys_ext.service.store import ACCOUNT
 
 TOKEN = "pages-account-token"
 
@@ -29,9 +30,19 @@ def seed(store: KeyStore, count: int, prefix: str = "k") -> list[dict[str, Any]]
     return [{k: v for k, v in key.items() if k != "value"} for key in made]
 
 
+async def seed_service(service: KeyService, count: int, prefix: str = "k") -> list[dict[str, Any]]:
+    """`count` keys in the service's store: at once on SQLite, one by one on PostgreSQL."""
+    if isinstance(service.store, KeyStore):
+        return seed(service.store, count, prefix)
+    keys = service.backend.account(ACCOUNT)
+    made = [await keys.create({"name": f"{prefix}{i:05d}"}) for i in range(count)]
+    return [{k: v for k, v in key.items() if k != "value"} for key in made]
+
+
 @pytest.fixture
-def service(start_service):
-    return start_service(TOKEN, flush_interval=3600)
+def service(start_service, store_db):
+    """A key service on SQLite, and one on PostgreSQL: paging is the same on both."""
+    return start_service(TOKEN, db=store_db, flush_interval=3600)
 
 
 @pytest.fixture
@@ -71,7 +82,7 @@ async def walk(api, limit: int, query: str = "", between=None) -> list[dict[str,
 
 
 async def test_pages_cover_every_key_once_newest_first(api, service):
-    seed(service.store, 230)
+    await seed_service(service, 230)
     _, everything = await api("GET", "/api-keys")
     assert "page" not in everything  # without page arguments: as before, every full object
     assert len(everything["data"]) == 230 and "daily" in everything["data"][0]["usage"]
@@ -90,7 +101,7 @@ async def test_pages_cover_every_key_once_newest_first(api, service):
 
 async def test_order_is_stable_while_keys_are_created_and_revoked(api, service):
     """Keys that exist from the first page to the last are each seen exactly once."""
-    initial = seed(service.store, 400)
+    initial = await seed_service(service, 400)
     rng = random.Random(13)
     alive = {k["id"] for k in initial}
     revoked: set[str] = set()
@@ -141,7 +152,7 @@ def test_store_pages_with_ties_and_a_reused_rowid(tmp_path):
 
 
 async def test_name_finds_one_key_regardless_of_case(api, service):
-    seed(service.store, 300)
+    await seed_service(service, 300)
     status, _ = await api("POST", "/api-keys", {"name": "CI-Main"})
     assert status == 201
     for asked in ("CI-Main", "ci-main", "  CI-MAIN "):
@@ -153,7 +164,7 @@ async def test_name_finds_one_key_regardless_of_case(api, service):
 
 
 async def test_q_searches_names_and_hints(api, service):
-    keys = seed(service.store, 120)
+    keys = await seed_service(service, 120)
     _, found = await api("GET", "/api-keys?q=K0011&limit=200")  # k00110 … k00119
     assert sorted(k["name"] for k in found["data"]) == [f"k{i:05d}" for i in range(110, 120)]
     assert found["page"]["total"] == 10
@@ -173,11 +184,11 @@ async def test_list_items_carry_usage_totals(api, service):
     _, created = await api("POST", "/api-keys", {"name": "used"})
     value = created["data"]["value"]
     for _ in range(3):
-        service.store.verify(value)
+        await service.backend.verify(value)
     _, page = await api("GET", "/api-keys?limit=1")
     assert page["data"][0]["usage"] == {"total": 3, "last30Days": 3}  # counted, not yet flushed
-    service.flush()
-    service.store.verify(value)
+    await service.flush()
+    await service.backend.verify(value)
     _, page = await api("GET", "/api-keys?limit=1")
     assert page["data"][0]["usage"] == {"total": 4, "last30Days": 4}
     assert page["data"][0]["lastUsedAt"]

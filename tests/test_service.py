@@ -1,4 +1,8 @@
-"""The embedded key service over real HTTP: lifecycle, usage, errors, standalone process."""
+"""The key service over real HTTP: lifecycle, usage, errors, standalone process.
+
+The service tests run twice, on SQLite and on PostgreSQL (`store_db`); the few that look at
+SQLite's files or its in-process cache are marked so.
+"""
 
 from __future__ import annotations
 
@@ -49,9 +53,11 @@ async def fetch(
 
 
 @pytest.fixture
-def service(start_service):
-    """A real service on a loopback port, in the loop the test runs in; flushed only on demand."""
-    return start_service(TOKEN, flush_interval=3600)
+def service(start_service, store_db):
+    """A real service on a loopback port, in the loop the test runs in; flushed only on demand.
+
+    Once on SQLite, once on PostgreSQL."""
+    return start_service(TOKEN, db=store_db, flush_interval=3600)
 
 
 @pytest.fixture
@@ -80,7 +86,9 @@ def verify(service):
 
 
 def db_files(service: KeyService) -> dict[str, bytes]:
-    """Bytes of the database and its WAL file."""
+    """Bytes of the database and its WAL file (SQLite; PostgreSQL's are another user's)."""
+    if str(service.db_path).startswith("postgresql://"):
+        return {}
     path = Path(service.db_path)
     out = {}
     for p in (path, Path(f"{path}-wal")):
@@ -90,6 +98,13 @@ def db_files(service: KeyService) -> dict[str, bytes]:
 
 
 def usage_rows(service: KeyService) -> list[tuple]:
+    """The stored usage rows: (key id, ISO date, count)."""
+    if str(service.db_path).startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(str(service.db_path)) as db:
+            rows = db.execute("SELECT key_id, day, count FROM usage ORDER BY key_id").fetchall()
+        return [(key_id, day.isoformat(), count) for key_id, day, count in rows]
     with sqlite3.connect(f"file:{service.db_path}?mode=ro", uri=True) as db:
         return db.execute("SELECT key_id, date, count FROM usage ORDER BY key_id").fetchall()
 
@@ -276,7 +291,7 @@ async def test_usage_counted_in_memory_then_flushed(api, verify, service):
     last_used = details["data"]["lastUsedAt"]
     assert last_used is not None and last_used.endswith("Z")
 
-    service.flush()
+    await service.flush()
     assert usage_rows(service) == [(key_id, today(), 5)]
     _, details = await api("GET", f"/api-keys/{key_id}")
     assert details["data"]["usage"]["total"] == 5
@@ -287,12 +302,12 @@ async def test_usage_counted_in_memory_then_flushed(api, verify, service):
     _, listed = await api("GET", "/api-keys")
     assert listed["data"][0]["usage"]["total"] == 7  # flushed + pending
     assert listed["data"][0]["usage"]["daily"][-1]["count"] == 7
-    service.flush()
+    await service.flush()
     assert usage_rows(service) == [(key_id, today(), 7)]
 
 
-async def test_periodic_flush(tmp_path):
-    svc = KeyService(tmp_path / "keys.sqlite3", TOKEN, flush_interval=0.05)
+async def test_periodic_flush(store_db):
+    svc = KeyService(store_db, TOKEN, flush_interval=0.05)
     await svc.start()
     try:
         headers = {"X-Access-Token": TOKEN}
@@ -310,8 +325,8 @@ async def test_periodic_flush(tmp_path):
         await svc.stop()
 
 
-async def test_flush_interval_zero_writes_usage_on_every_verify(tmp_path):
-    svc = KeyService(tmp_path / "keys.sqlite3", TOKEN, flush_interval=0)
+async def test_flush_interval_zero_writes_usage_on_every_verify(store_db):
+    svc = KeyService(store_db, TOKEN, flush_interval=0)
     await svc.start()
     try:
         headers = {"X-Access-Token": TOKEN}
@@ -380,8 +395,8 @@ def test_verified_keys_forgotten_when_another_process_writes(tmp_path):
         there.close()
 
 
-async def test_usage_flushed_on_stop_and_survives_restart(tmp_path):
-    svc = KeyService(tmp_path / "keys.sqlite3", TOKEN, flush_interval=3600)
+async def test_usage_flushed_on_stop_and_survives_restart(store_db):
+    svc = KeyService(store_db, TOKEN, flush_interval=3600)
     await svc.start()
     headers = {"X-Access-Token": TOKEN}
     _, created = await fetch(
@@ -392,7 +407,7 @@ async def test_usage_flushed_on_stop_and_survives_restart(tmp_path):
             f"{svc.url}/api/v1/users/verify", headers={"X-API-Key": created["data"]["value"]}
         )
     await svc.stop()
-    svc = KeyService(tmp_path / "keys.sqlite3", TOKEN)
+    svc = KeyService(store_db, TOKEN)
     await svc.start()
     try:
         _, listed = await fetch(f"{svc.url}/api/v1/api-keys", headers=headers)
@@ -542,10 +557,10 @@ async def test_unknown_routes_and_methods(api, service):
 
 
 async def test_unexpected_error_is_enveloped(api, service, monkeypatch):
-    def boom():
+    def boom(*_):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(service.store, "list_keys", boom)
+    monkeypatch.setattr(type(service.backend), "account", boom)
     status, answer = await api("GET", "/api-keys")
     assert_error(status, answer, 500, "INTERNAL_ERROR")
     assert "disk on fire" not in answer["message"]
@@ -627,7 +642,7 @@ async def test_standalone_with_a_database_url_exits_with_one_line(tmp_path):
     assert proc.returncode == 1 and stdout == b""
     assert stderr.decode().splitlines() == [
         "qbraid-keys service: --db: mysql:// databases are not supported; give the path of a "
-        "SQLite file."
+        "SQLite file or a postgresql:// URL."
     ]
     assert list(tmp_path.iterdir()) == []  # no SQLite file named after the URL
 

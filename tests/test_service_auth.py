@@ -8,7 +8,7 @@ import json
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from qbraid_keys_ext.service import app as service_app
+from qbraid_keys_ext.service import accounts as service_accounts
 
 TOKEN = "service-auth-account-token"
 MANAGEMENT = [
@@ -97,7 +97,7 @@ async def test_the_token_decision_is_hmac_compare_digest(service, monkeypatch):
         calls.append((given, expected))
         return verdict["value"]
 
-    monkeypatch.setattr(service_app.hmac, "compare_digest", spy)
+    monkeypatch.setattr(service_accounts.hmac, "compare_digest", spy)
     url = f"{service.url}/api/v1/api-keys"
 
     verdict["value"] = False  # the right token, but the comparison says no

@@ -35,7 +35,8 @@ def find_server() -> tuple[str, str]:
     """The base URL (ending in `/`) and token of this kernel's Jupyter server.
 
     Order: `QBRAID_KEYS_SERVER_URL` (+ `QBRAID_KEYS_SERVER_TOKEN`), then the runtime file
-    `jpserver-<JPY_PARENT_PID>.json` of the server that started this kernel.
+    `jpserver-<JPY_PARENT_PID>.json` of the server that started this kernel (under
+    JupyterHub, with the server's `JUPYTERHUB_API_TOKEN`).
     """
     url = os.environ.get(URL_VAR)
     if url:
@@ -56,7 +57,10 @@ def find_server() -> tuple[str, str]:
             f"The Jupyter server of this kernel (pid {pid}) left no runtime file at "
             f"{info_file}; set {URL_VAR} and {TOKEN_VAR}."
         ) from None
-    return info["url"].rstrip("/") + "/", info.get("token", "")
+    # A JupyterHub single-user server writes no token: it takes its Hub API token, which its
+    # kernels inherit.
+    token = info.get("token", "") or os.environ.get("JUPYTERHUB_API_TOKEN", "")
+    return info["url"].rstrip("/") + "/", token
 
 
 def server_client(prefix: str = "qbraid-keys/api/v1", timeout: float = 15.0) -> KeyApiClient:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hmac
 import json
 import logging
 import os
@@ -16,8 +15,13 @@ from tornado.log import access_log
 from tornado.netutil import bind_sockets
 from tornado.web import Application, HTTPError, RequestHandler
 
+from .accounts import LOCAL_IDENTITY, Authenticator, identity
+from .backends import AccountKeys, Backend, SqliteBackend, is_postgres_url, open_backend
 from .jobs import DEFAULT_CREDITS, QuantumJobs
 from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
+from .store import (
+    ACCOUNT as LOCAL_ACCOUNT,
+)
 from .store import (
     KeyServiceError,
     KeyStore,
@@ -33,12 +37,7 @@ API = "/api/v1"
 ACTOR_HEADER = "X-Qbraid-Actor"
 MAX_BODY = 64 * 1024
 SERVER_MAX_BODY = 1024 * 1024  # larger than MAX_BODY so oversized bodies still get our envelope
-ACCOUNT = {
-    "userId": "local-user",
-    "email": "local@qbraid-keys.invalid",
-    "organizationId": "local-org",
-    "organizationUserId": "local-org-user",
-}
+ACCOUNT = LOCAL_IDENTITY  # what verify says about the local account (kept for importers)
 _HTTP_ERRORS = {
     400: ("VALIDATION_ERROR", "The request is malformed."),
     404: ("NOT_FOUND", "There is no such route in the key API."),
@@ -70,21 +69,26 @@ def implemented_methods(handler: type, base: type = RequestHandler) -> list[str]
 
 
 class BaseHandler(RequestHandler):
-    """Envelope answers, body limits and management authentication shared by every route."""
+    """Envelope answers, body limits and management authentication shared by every route.
+
+    A management request is authenticated by ``prepare`` and works on one account
+    (``self.keys``): the account token's (``X-Access-Token``) or, as a JupyterHub service,
+    the Hub user's (``Authorization: token ...``). See ``accounts.py``.
+    """
 
     needs_token = True
     max_body = MAX_BODY
 
-    def initialize(self, store: KeyStore, access_token: str, limiter: FailureLimiter) -> None:
-        self.store = store
-        self.access_token = access_token
-        self.limiter = limiter
+    def initialize(self, backend: Backend, auth: Authenticator) -> None:
+        self.backend = backend
+        self.auth = auth
+        self.account = LOCAL_ACCOUNT
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         length = self.request.headers.get("Content-Length", "")
         limit = self.max_body
         if len(self.request.body) > limit or (length.isdigit() and int(length) > limit):
@@ -92,17 +96,17 @@ class BaseHandler(RequestHandler):
                 413, "PAYLOAD_TOO_LARGE", f"The request body is larger than {limit // 1024} KiB."
             )
         if self.needs_token:
-            given = self.request.headers.get("X-Access-Token", "")
-            if not hmac.compare_digest(
-                given.encode("utf-8", "surrogateescape"), self.access_token.encode("utf-8")
-            ):
-                self.refuse(
-                    KeyServiceError(
-                        401, "UNAUTHORIZED", "A valid X-Access-Token header is required."
-                    )
-                )
+            account = await self.auth.account(self.request.headers)
+            if account is None:
+                await self.refuse(KeyServiceError(401, "UNAUTHORIZED", self.auth.missing))
+            self.account = account
 
-    def refuse(self, error: KeyServiceError) -> NoReturn:
+    @property
+    def keys(self) -> AccountKeys:
+        """The keys of the account this request works on."""
+        return self.backend.account(self.account)
+
+    async def refuse(self, error: KeyServiceError) -> NoReturn:
         """Raise an authentication failure: counted per client; 429 once over the limit.
 
         Only failures reach here, so a valid key or token always gets through, even from a
@@ -110,11 +114,9 @@ class BaseHandler(RequestHandler):
         224 random bits leave nothing to guess). Failures answered with 429 are not counted,
         so ``Retry-After`` is exact.
         """
-        client = self.request.remote_ip or ""
-        wait = self.limiter.retry_after(client)
+        wait = await self.backend.limits.fail(self.request.remote_ip or "")
         if wait is not None:
             raise RateLimited(wait)
-        self.limiter.failed(client)
         raise error
 
     def json_body(self) -> dict[str, Any]:
@@ -195,9 +197,9 @@ class KeysHandler(BaseHandler):
     async def get(self) -> None:
         given = {n: self.get_query_argument(n, None) for n in PAGE_ARGUMENTS}
         if all(v is None for v in given.values()):
-            self.reply(self.store.list_keys())  # as before pages existed: every key object
+            self.reply(await self.keys.list_keys())  # as before pages existed: every key object
             return
-        keys, following, total = self.store.list_page(
+        keys, following, total = await self.keys.list_page(
             check_limit(given["limit"] if given["limit"] is not None else DEFAULT_PAGE),
             given["cursor"] or None,
             name=given["name"],
@@ -206,30 +208,30 @@ class KeysHandler(BaseHandler):
         self.reply_page(keys, following, total)
 
     async def post(self) -> None:
-        self.reply(self.store.create(self.json_body(), self.actor), status=201)
+        self.reply(await self.keys.create(self.json_body(), self.actor), status=201)
 
 
 class KeyHandler(BaseHandler):
     async def get(self, key_id: str) -> None:
-        self.reply(self.store.get(key_id))
+        self.reply(await self.keys.get(key_id))
 
     async def patch(self, key_id: str) -> None:
-        self.reply(self.store.update(key_id, self.json_body(), self.actor))
+        self.reply(await self.keys.update(key_id, self.json_body(), self.actor))
 
     async def delete(self, key_id: str) -> None:
-        self.store.delete(key_id, self.actor)
+        await self.keys.delete(key_id, self.actor)
         self.reply({"id": key_id, "deleted": True})
 
 
 class RotateHandler(BaseHandler):
     async def post(self, key_id: str) -> None:
-        self.reply(self.store.rotate(key_id, self.actor))
+        self.reply(await self.keys.rotate(key_id, self.actor))
 
 
 class EventsHandler(BaseHandler):
     async def get(self) -> None:
         limit = check_limit(self.get_query_argument("limit", "50"))
-        events, following, total = self.store.list_events(
+        events, following, total = await self.keys.list_events(
             self.get_query_argument("keyId", None) or None,
             limit,
             self.get_query_argument("cursor", None) or None,
@@ -244,23 +246,25 @@ class VerifyHandler(BaseHandler):
         scopes = self.get_query_arguments("scope")
         check_known_scopes(scopes)
         try:
-            key = self.store.verify(self.request.headers.get("X-API-Key", ""), scopes)
+            key = await self.backend.verify(self.request.headers.get("X-API-Key", ""), scopes)
         except KeyServiceError as err:
             if err.status != 401:
                 raise
-            self.refuse(err)
-        self.finish(verified_answer(key.id, key.name, tuple(key.scopes)))
+            await self.refuse(err)
+        self.finish(verified_answer(key.id, key.name, tuple(key.scopes), key.account))
 
 
 @functools.lru_cache(maxsize=1024)
-def verified_answer(key_id: str, name: str, scopes: tuple[str, ...]) -> str:
+def verified_answer(
+    key_id: str, name: str, scopes: tuple[str, ...], account: str = LOCAL_ACCOUNT
+) -> str:
     """The encoded success answer of verify for one key (the same text for every use)."""
     api_key = {"id": key_id, "name": name, "scopes": list(scopes)}
-    return json.dumps({"success": True, "data": {**ACCOUNT, "apiKey": api_key}})
+    return json.dumps({"success": True, "data": {**identity(account), "apiKey": api_key}})
 
 
 class NoRouteHandler(BaseHandler):
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         raise HTTPError(404)
 
 
@@ -271,12 +275,8 @@ def log_unproxied(handler: RequestHandler) -> None:
     access line already records them; the rest (a kernel's verify, a failed token) are
     logged here, at the levels Jupyter uses (success at debug).
     """
-    if isinstance(handler, BaseHandler):
-        given = handler.request.headers.get("X-Access-Token", "")
-        if hmac.compare_digest(
-            given.encode("utf-8", "surrogateescape"), handler.access_token.encode("utf-8")
-        ):
-            return
+    if isinstance(handler, BaseHandler) and handler.auth.has_account_token(handler.request.headers):
+        return
     status = handler.get_status()
     level = logging.DEBUG if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     access_log.log(
@@ -291,46 +291,54 @@ def log_unproxied(handler: RequestHandler) -> None:
 
 
 def make_app(
-    store: KeyStore,
-    access_token: str,
+    backend: Backend | KeyStore,
+    auth: Authenticator | str,
     limiter: FailureLimiter | None = None,
     jobs: QuantumJobs | None = None,
     *,
     log_proxied: bool = True,
+    prefix: str = "",
 ) -> Application:
-    """The tornado application serving Contract 1, and Contract 5 given ``jobs``, at /api/v1.
+    """Return the tornado application serving Contract 1 under ``{prefix}/api/v1``.
 
+    ``backend`` may be a ``KeyStore`` (SQLite, with ``limiter``'s rate limit) and ``auth`` an
+    account token. ``prefix`` (a JupyterHub service's ``/services/<name>``) serves the routes
+    there too, for requests that come through the Hub's proxy.
     ``log_proxied=False`` leaves requests made with the account token out of the access log
     (a proxy in front of the service logs them).
     """
     from . import runtime as rt  # its handlers extend BaseHandler, defined above
 
-    args = {
-        "store": store,
-        "access_token": access_token,
-        "limiter": limiter if limiter is not None else FailureLimiter(),
-    }
+    if isinstance(backend, KeyStore):
+        backend = SqliteBackend(backend, limiter if limiter is not None else FailureLimiter())
+    if isinstance(auth, str):
+        auth = Authenticator(auth)
+    args = {"backend": backend, "auth": auth}
+    run = {**args, "jobs": jobs}
     key = r"/api-keys/([^/]+)"
-    routes = [
-        (API + "/users/verify", VerifyHandler, args),  # first: the hot path
-        (API + "/api-key-scopes", ScopesHandler, args),
-        (API + "/api-keys", KeysHandler, args),
-        (API + key, KeyHandler, args),
-        (API + key + "/rotate", RotateHandler, args),
-        (API + "/events", EventsHandler, args),
-    ]
-    if jobs is not None:  # Contract 5: qBraid's runtime API, each route with its scope
-        run = {**args, "jobs": jobs}
-        job = r"/jobs/([^/]+)"
+    job = r"/jobs/([^/]+)"
+    routes = []
+    for root in dict.fromkeys(["", prefix.rstrip("/")]):
+        api = root + API
         routes += [
-            (API + "/devices", rt.DevicesHandler, run),  # devices:read
-            (API + r"/devices/([^/]+)", rt.DeviceHandler, run),  # devices:read
-            (API + "/jobs", rt.JobsHandler, run),  # GET jobs:read, POST jobs:write
-            (API + job, rt.JobHandler, run),  # jobs:read
-            (API + job + "/result", rt.JobResultHandler, run),  # jobs:read
-            (API + job + "/program", rt.JobProgramHandler, run),  # jobs:read
-            (API + job + "/cancel", rt.JobCancelHandler, run),  # jobs:write
-            (API + "/billing/credits/balance", rt.CreditsHandler, run),  # credits:read
+            (api + "/users/verify", VerifyHandler, args),  # first: the hot path
+            (api + "/api-key-scopes", ScopesHandler, args),
+            (api + "/api-keys", KeysHandler, args),
+            (api + key, KeyHandler, args),
+            (api + key + "/rotate", RotateHandler, args),
+            (api + "/events", EventsHandler, args),
+        ]
+        if jobs is None and backend.kind == "sqlite":
+            continue
+        routes += [  # Contract 5: qBraid's runtime API, each route with its scope
+            (api + "/devices", rt.DevicesHandler, run),  # devices:read
+            (api + r"/devices/([^/]+)", rt.DeviceHandler, run),  # devices:read
+            (api + "/jobs", rt.JobsHandler, run),  # GET jobs:read, POST jobs:write
+            (api + job, rt.JobHandler, run),  # jobs:read
+            (api + job + "/result", rt.JobResultHandler, run),  # jobs:read
+            (api + job + "/program", rt.JobProgramHandler, run),  # jobs:read
+            (api + job + "/cancel", rt.JobCancelHandler, run),  # jobs:write
+            (api + "/billing/credits/balance", rt.CreditsHandler, run),  # credits:read
         ]
     return Application(
         routes,
@@ -341,7 +349,10 @@ def make_app(
 
 
 class KeyService:
-    """The embedded key API: a SQLite store served over HTTP in the current event loop.
+    """The key API served over HTTP in the current event loop, on SQLite or PostgreSQL.
+
+    ``db_path`` is a SQLite file (the embedded service's) or a ``postgresql://`` URL, which
+    any number of service processes may share (see ``pgstore.py``).
 
     Usage counted on verify is flushed every ``flush_interval`` seconds; ``0`` writes it on
     every verify instead (slower; kept to measure what batching buys). A crash of the process
@@ -349,20 +360,28 @@ class KeyService:
 
     Authentication failures (wrong key on verify, wrong token on management routes) are
     limited per client IP: ``rate_limit`` per ``rate_window`` seconds, then 429 RATE_LIMITED
-    with ``Retry-After`` (``rate_limit=0`` turns this off).
+    with ``Retry-After`` (``rate_limit=0`` turns this off). On PostgreSQL the count is shared
+    by every process.
+
+    Management requests authenticate with ``access_token`` (the account ``local``) and, given
+    JupyterHub's ``hub_auth``, with a Hub user's API token (that user's account; ``prefix`` is
+    then the service's ``/services/<name>/``). See ``accounts.py``.
 
     ``log_proxied=False`` (the embedded service) logs only the requests that did not come
     through the Jupyter server's proxy, which logs its own.
 
     Quantum jobs (Contract 5) run in ``job_workers`` simulator processes, started when
-    devices are first listed or a job comes; the account starts with ``credits`` credits.
+    devices are first listed or a job comes; each account starts with ``credits`` credits.
+    Jobs keep their tables in the SQLite file; on PostgreSQL the runtime routes answer 501.
     """
 
     def __init__(
         self,
         db_path: str | os.PathLike[str],
-        access_token: str,
+        access_token: str = "",
         *,
+        hub_auth: Any = None,
+        prefix: str = "",
         flush_interval: float = 2.0,
         rate_limit: int = DEFAULT_LIMIT,
         rate_window: float = DEFAULT_WINDOW,
@@ -370,45 +389,57 @@ class KeyService:
         credits: Decimal | float | str = DEFAULT_CREDITS,
         job_workers: int | None = None,
     ) -> None:
-        if not access_token:
+        if not access_token and hub_auth is None:
             raise ValueError("The key service needs a non-empty access token.")
         self.db_path = db_path
         self.url = ""
-        self._access_token = access_token
+        self.auth = Authenticator(access_token, hub_auth)
+        self._prefix = prefix
         self._flush_interval = flush_interval
         self._log_proxied = log_proxied
         self.limiter = FailureLimiter(rate_limit, rate_window)
-        self._store: KeyStore | None = None
-        self.jobs = QuantumJobs(
-            db_path, identity=ACCOUNT, initial_credits=credits, workers=job_workers
+        self._backend: Backend | None = None
+        self.jobs = (
+            None
+            if is_postgres_url(os.fspath(db_path))
+            else QuantumJobs(db_path, initial_credits=credits, workers=job_workers)
         )
         self._server: HTTPServer | None = None
         self._flusher: PeriodicCallback | None = None
 
     @property
-    def store(self) -> KeyStore:
-        """The open store (after ``start``)."""
-        if self._store is None:
+    def backend(self) -> Backend:
+        """The open store, as the routes use it (after ``start``)."""
+        if self._backend is None:
             raise RuntimeError("The key service is not started.")
-        return self._store
+        return self._backend
+
+    @property
+    def store(self) -> Any:
+        """The open store: a ``KeyStore`` on SQLite (synchronous), else the backend."""
+        backend = self.backend
+        return backend.store if isinstance(backend, SqliteBackend) else backend
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Open the database, listen on host:port in the current loop; return the base URL."""
-        self._store = KeyStore(self.db_path, write_through=self._flush_interval <= 0)
+        self._backend = await open_backend(
+            self.db_path, write_through=self._flush_interval <= 0, limiter=self.limiter
+        )
         try:
             sockets = bind_sockets(port, address=host)
         except OSError:
-            self._store.close()
-            self._store = None
+            await self._backend.close()
+            self._backend = None
             raise
-        await self.jobs.start()  # queues the jobs left pending; no process until a job runs
+        if self.jobs is not None:  # queues the jobs left pending; no process until a job runs
+            await self.jobs.start()
         self._server = HTTPServer(
             make_app(
-                self._store,
-                self._access_token,
-                self.limiter,
-                self.jobs,
+                self._backend,
+                self.auth,
+                jobs=self.jobs,
                 log_proxied=self._log_proxied,
+                prefix=self._prefix,
             ),
             max_body_size=SERVER_MAX_BODY,
         )
@@ -420,13 +451,14 @@ class KeyService:
         self.url = f"http://{f'[{host}]' if ':' in host else host}:{bound}"
         return self.url
 
-    def flush(self) -> None:
+    async def flush(self) -> None:
         """Write the usage counted in memory to the database now."""
-        if self._store is not None:
+        if self._backend is not None:
             try:
-                self._store.flush()
+                await self._backend.flush()
+                await self._backend.limits.prune()
             except Exception:
-                log.exception("Could not flush key usage to %s", self.db_path)
+                log.exception("Could not flush key usage to the %s store", self._backend.kind)
 
     async def stop(self) -> None:
         """Stop listening, flush usage and close the database."""
@@ -437,7 +469,8 @@ class KeyService:
             self._server.stop()
             await self._server.close_all_connections()
             self._server = None
-        await self.jobs.stop()
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        if self.jobs is not None:
+            await self.jobs.stop()
+        if self._backend is not None:
+            await self._backend.close()
+            self._backend = None

@@ -29,10 +29,11 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
+from .accounts import identity
 from .devices import DEFAULT_SHOTS, DEVICES, Device
 from .jobstore import PENDING, TERMINAL, InsufficientCredits, JobFilter, JobRow, JobStore, stamp
 from .simulator import SimulationFailed, Worker
-from .store import ACCOUNT, KeyServiceError, quote, validation_error
+from .store import KeyServiceError, quote, validation_error
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +64,21 @@ def default_workers() -> int:
 
 
 class QuantumJobs:
-    """Devices, jobs and credits of one key service."""
+    """Devices of one key service; jobs and credits of each of its accounts.
+
+    Every job call names the account it works on (the request's); another account's job is
+    404, and each account has its own balance, ``initial_credits`` until its first job.
+    """
 
     def __init__(
         self,
         db_path: str | os.PathLike[str],
         *,
-        identity: Mapping[str, str],
         initial_credits: Decimal | float | str = DEFAULT_CREDITS,
         workers: int | None = None,
         submit_wait: float = SUBMIT_WAIT,
     ) -> None:
         self._db_path = db_path
-        self._identity = dict(identity)
         self._initial = Decimal(str(initial_credits))
         self._workers = [Worker() for _ in range(workers or default_workers())]
         self._store: JobStore | None = None
@@ -156,24 +159,25 @@ class QuantumJobs:
 
     # -- credits -------------------------------------------------------------------------
 
-    def balance(self, organization_id: str | None) -> dict[str, Any]:
+    def balance(self, account: str, organization_id: str | None) -> dict[str, Any]:
         """The account's credit balance, in qbraid-core's ``get_credits_balance`` shape."""
-        org = self._identity["organizationId"]
+        user = identity(account)
+        org = user["organizationId"]
         if organization_id not in (None, "", org):
             raise KeyServiceError(
                 404, "NOT_FOUND", f"No organization {quote(organization_id)} in this account."
             )
         return {
-            "qbraidCredits": float(self.store.balance(ACCOUNT)),
+            "qbraidCredits": float(self.store.balance(account)),
             "awsCredits": 0.0,
             "autoRecharge": "off",
             "organizationId": org,
-            "userId": self._identity["userId"],
+            "userId": user["userId"],
         }
 
     # -- jobs ----------------------------------------------------------------------------
 
-    def submit(self, fields: Mapping[str, Any], key_id: str | None) -> str:
+    def submit(self, account: str, fields: Mapping[str, Any], key_id: str | None) -> str:
         """Check a ``POST /jobs`` body, charge it and queue it; return the job's QRN."""
         device = _device_of(fields.get("deviceQrn"))
         shots = _shots(fields.get("shots"), device)
@@ -201,7 +205,7 @@ class QuantumJobs:
             self.store.insert(
                 {
                     "qrn": qrn,
-                    "account": ACCOUNT,
+                    "account": account,
                     "key_id": key_id,
                     "device_qrn": device.qrn,
                     "name": name,
@@ -259,13 +263,13 @@ class QuantumJobs:
             if not future.done():
                 future.set_result(None)
 
-    def job(self, qrn: str) -> dict[str, Any]:
+    def job(self, account: str, qrn: str) -> dict[str, Any]:
         """One job object of the account, or 404."""
-        return self._job_object(self._row(qrn))
+        return self._job_object(self._row(account, qrn))
 
-    def result(self, qrn: str) -> dict[str, Any]:
+    def result(self, account: str, qrn: str) -> dict[str, Any]:
         """A job's result: counts once COMPLETED, else its status and no data."""
-        row = self._row(qrn)
+        row = self._row(account, qrn)
         answer = {
             "status": row.status,
             "statusMsg": row.status_msg,
@@ -275,14 +279,14 @@ class QuantumJobs:
         }
         return answer
 
-    def program(self, qrn: str) -> dict[str, Any]:
+    def program(self, account: str, qrn: str) -> dict[str, Any]:
         """The program a job was submitted with."""
-        row = self._row(qrn)
+        row = self._row(account, qrn)
         return {"format": row.program_format, "data": row.program_data}
 
-    def cancel(self, qrn: str) -> dict[str, Any]:
+    def cancel(self, account: str, qrn: str) -> dict[str, Any]:
         """Cancel a QUEUED or RUNNING job (its charge is given back); 400 once it has ended."""
-        row = self._row(qrn)
+        row = self._row(account, qrn)
         if row.status in TERMINAL:
             raise validation_error(
                 f"The job is already {row.status}; only QUEUED or RUNNING jobs can be cancelled."
@@ -295,10 +299,12 @@ class QuantumJobs:
             worker, cancelled = running
             cancelled.set()
             worker.stop()  # its slot sees the job is no longer RUNNING and moves on
-        return self.job(qrn)
+        return self.job(account, qrn)
 
-    def list_jobs(self, query: Mapping[str, list[str]]) -> tuple[list[dict[str, Any]], dict]:
-        """A page of jobs, newest first, and its ``pagination``."""
+    def list_jobs(
+        self, account: str, query: Mapping[str, list[str]]
+    ) -> tuple[list[dict[str, Any]], dict]:
+        """A page of the account's jobs, newest first, and its ``pagination``."""
         page = _int_arg(query, "page", 1, 1, 10**9)
         limit = _int_arg(query, "limit", PAGE_MAX, 1, PAGE_MAX)
         statuses: tuple[str, ...] = ()
@@ -332,7 +338,7 @@ class QuantumJobs:
             tags=tags,
             search=_one(query, "search"),
         )
-        rows, total = self.store.list(ACCOUNT, where, limit, (page - 1) * limit)
+        rows, total = self.store.list(account, where, limit, (page - 1) * limit)
         pages = math.ceil(total / limit) if total else 0
         pagination = {
             "page": page,
@@ -412,8 +418,8 @@ class QuantumJobs:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _row(self, qrn: str) -> JobRow:
-        row = self.store.get(ACCOUNT, qrn)
+    def _row(self, account: str, qrn: str) -> JobRow:
+        row = self.store.get(account, qrn)
         if row is None:
             raise KeyServiceError(404, "NOT_FOUND", f"No job with QRN {quote(qrn)} exists.")
         return row

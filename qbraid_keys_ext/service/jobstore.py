@@ -1,4 +1,4 @@
-"""SQLite storage of quantum jobs and the account's credit balance (same file as the keys).
+"""SQLite storage of quantum jobs and each account's credit balance (same file as the keys).
 
 Two tables beside the key store's, created if missing: ``jobs`` (one row per job: request,
 program, state, result) and ``credits`` (one balance per account). Every state change is

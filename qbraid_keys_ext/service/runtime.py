@@ -1,15 +1,19 @@
 """Routes of qBraid's runtime API on the key service (Contract 5): devices, jobs, credits.
 
 Each route needs one scope. A request authenticates with ``X-API-Key`` (the key must be
-active and hold the scope; each request is one use of the key, counted by
-``KeyStore.verify``) or with the account's ``X-Access-Token`` (every scope). A wrong key or
-token goes through the same per-client failure limit as ``users/verify``; a missing scope is
-403 ``INSUFFICIENT_SCOPE`` naming it.
+active and hold the scope; each request is one use of the key, counted by the store's
+``verify``) or the way management requests do (the account token ``X-Access-Token``, or as
+a JupyterHub service the user's Hub token), with every scope. Jobs, their listing and the
+credit balance are the authenticated account's: another account's job is 404. A wrong key
+or token goes through the same per-client failure limit as ``users/verify``; a missing
+scope is 403 ``INSUFFICIENT_SCOPE`` naming it.
+
+Jobs keep their tables in the SQLite file (``jobstore.py``); on a PostgreSQL store these
+routes answer 501 ``NOT_IMPLEMENTED`` in this version.
 """
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from .app import BaseHandler
@@ -17,6 +21,7 @@ from .jobs import QuantumJobs
 from .store import KeyServiceError
 
 JOB_BODY_MAX = 512 * 1024  # above every device's program limit, so a large program FAILs
+NO_JOBS = "Quantum jobs need the SQLite store in this version; this key service runs on PostgreSQL."
 
 
 class RuntimeHandler(BaseHandler):
@@ -24,43 +29,59 @@ class RuntimeHandler(BaseHandler):
 
     needs_token = False
 
-    def initialize(self, jobs: QuantumJobs, **args: Any) -> None:  # type: ignore[override]
+    def initialize(self, jobs: QuantumJobs | None, **args: Any) -> None:  # type: ignore[override]
         super().initialize(**args)
-        self.jobs = jobs
+        self._jobs = jobs
 
-    def authorize(self, scope: str) -> str | None:
-        """Check the caller may use ``scope``; return the key id (None for the account)."""
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self._jobs is None:
+            raise KeyServiceError(501, "NOT_IMPLEMENTED", NO_JOBS)
+
+    @property
+    def jobs(self) -> QuantumJobs:
+        assert self._jobs is not None  # prepare answered 501 otherwise
+        return self._jobs
+
+    async def authorize(self, scope: str) -> str | None:
+        """Check the caller may use ``scope``; set ``self.account``; return the key id.
+
+        The key id is None for a request authenticated as the account (token or Hub token).
+        """
         value = self.request.headers.get("X-API-Key")
         if value is not None:
             try:
-                return self.store.verify(value, [scope]).id
+                key = await self.backend.verify(value, [scope])
             except KeyServiceError as err:
                 if err.status != 401:
                     raise
-                self.refuse(err)
-        token = self.request.headers.get("X-Access-Token")
-        if token is not None and hmac.compare_digest(
-            token.encode("utf-8", "surrogateescape"), self.access_token.encode("utf-8")
-        ):
+                await self.refuse(err)
+            self.account = key.account
+            return key.id
+        account = await self.auth.account(self.request.headers)
+        if account is not None:
+            self.account = account
             return None
-        self.refuse(
+        await self.refuse(
             KeyServiceError(
                 401,
                 "UNAUTHORIZED",
-                "Send an API key in the X-API-Key header (or the account's X-Access-Token).",
+                "Send an API key in the X-API-Key header (or the account's X-Access-Token)."
+                if self.auth.hub_auth is None
+                else "Send an API key in the X-API-Key header (or a JupyterHub API token).",
             )
         )
 
 
 class DevicesHandler(RuntimeHandler):
     async def get(self) -> None:
-        self.authorize("devices:read")
+        await self.authorize("devices:read")
         self.reply(self.jobs.devices())
 
 
 class DeviceHandler(RuntimeHandler):
     async def get(self, qrn: str) -> None:
-        self.authorize("devices:read")
+        await self.authorize("devices:read")
         self.reply(self.jobs.device(qrn))
 
 
@@ -68,43 +89,43 @@ class JobsHandler(RuntimeHandler):
     max_body = JOB_BODY_MAX
 
     async def get(self) -> None:
-        self.authorize("jobs:read")
+        await self.authorize("jobs:read")
         query = {name: self.get_query_arguments(name) for name in self.request.query_arguments}
-        jobs, pagination = self.jobs.list_jobs(query)
+        jobs, pagination = self.jobs.list_jobs(self.account, query)
         self.reply(jobs, pagination=pagination)
 
     async def post(self) -> None:
-        key_id = self.authorize("jobs:write")
-        qrn = self.jobs.submit(self.json_body(), key_id)
+        key_id = await self.authorize("jobs:write")
+        qrn = self.jobs.submit(self.account, self.json_body(), key_id)
         await self.jobs.wait_ended(qrn, self.jobs.submit_wait)  # a small job answers COMPLETED
-        self.reply(self.jobs.job(qrn), status=201)
+        self.reply(self.jobs.job(self.account, qrn), status=201)
 
 
 class JobHandler(RuntimeHandler):
     async def get(self, qrn: str) -> None:
-        self.authorize("jobs:read")
-        self.reply(self.jobs.job(qrn))
+        await self.authorize("jobs:read")
+        self.reply(self.jobs.job(self.account, qrn))
 
 
 class JobResultHandler(RuntimeHandler):
     async def get(self, qrn: str) -> None:
-        self.authorize("jobs:read")
-        self.reply(self.jobs.result(qrn))
+        await self.authorize("jobs:read")
+        self.reply(self.jobs.result(self.account, qrn))
 
 
 class JobProgramHandler(RuntimeHandler):
     async def get(self, qrn: str) -> None:
-        self.authorize("jobs:read")
-        self.reply(self.jobs.program(qrn))
+        await self.authorize("jobs:read")
+        self.reply(self.jobs.program(self.account, qrn))
 
 
 class JobCancelHandler(RuntimeHandler):
     async def post(self, qrn: str) -> None:
-        self.authorize("jobs:write")
-        self.reply(self.jobs.cancel(qrn))
+        await self.authorize("jobs:write")
+        self.reply(self.jobs.cancel(self.account, qrn))
 
 
 class CreditsHandler(RuntimeHandler):
     async def get(self) -> None:
-        self.authorize("credits:read")
-        self.reply(self.jobs.balance(self.get_query_argument("organizationId", None)))
+        await self.authorize("credits:read")
+        self.reply(self.jobs.balance(self.account, self.get_query_argument("organizationId", None)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -230,7 +231,12 @@ def _key_position(cursor: str) -> tuple[str, int]:
     if found is None or int(found.group(2)) >= 2**63:
         raise validation_error("The cursor is not one this service gave out.")
     d = found.group(1)
-    return f"{d[:4]}-{d[4:6]}-{d[6:8]}T{d[8:10]}:{d[10:12]}:{d[12:]}Z", int(found.group(2))
+    at = f"{d[:4]}-{d[4:6]}-{d[6:8]}T{d[8:10]}:{d[10:12]}:{d[12:]}Z"
+    try:
+        datetime.fromisoformat(at)
+    except ValueError:
+        raise validation_error("The cursor is not one this service gave out.") from None
+    return at, int(found.group(2))
 
 
 def check_actor(actor: object) -> str:
@@ -263,6 +269,81 @@ def sqlite_path(db: str | os.PathLike[str]) -> str:
     return path
 
 
+def events_page(rows: Sequence[Mapping[str, Any]], limit: int) -> tuple[list[dict], str | None]:
+    """Events as the API shows them, from up to ``limit + 1`` rows; and the next cursor."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    events = [
+        {
+            "id": row["id"],
+            "at": row["at"] if isinstance(row["at"], str) else _iso(row["at"]),
+            "action": row["action"],
+            "keyId": row["key_id"],
+            "keyName": row["key_name"],
+            "hint": row["hint"],
+            "actor": row["actor"],
+        }
+        for row in rows
+    ]
+    return events, (f"e{rows[-1]['seq']}" if more else None)
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A key about to be created: checked name and scopes, a fresh id and value."""
+
+    name: str
+    scopes: list[str]
+    id: str
+    value: str
+    hint: str
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, object]) -> NewKey:
+        """Check a create body ``{"name", "scopes"?}`` (VALIDATION_ERROR) and draw a value."""
+        _check_fields(fields, ("name", "scopes"))
+        if "name" not in fields:
+            raise validation_error("The name is required.")
+        name = check_name(fields["name"])
+        scopes = check_scopes(fields["scopes"]) if "scopes" in fields else list(DEFAULT_SCOPES)
+        value = keyformat.generate()
+        return cls(name, scopes, "key_" + secrets.token_hex(8), value, keyformat.hint(value))
+
+
+def check_value(value: object) -> str:
+    """The digest of a key value as verify looks it up, or INVALID_API_KEY(_FORMAT)."""
+    if not keyformat.is_well_formed(value):
+        raise KeyServiceError(401, "INVALID_API_KEY", "The API key is not valid.")
+    if not keyformat.has_valid_checksum(value):
+        raise KeyServiceError(
+            401, "INVALID_API_KEY_FORMAT", "The API key is malformed (its checksum fails)."
+        )
+    return keyformat.digest(value)  # type: ignore[arg-type]
+
+
+def check_found(key: VerifiedKey | None, status: str, scopes: Sequence[str]) -> VerifiedKey:
+    """The key a digest found, if active and holding ``scopes``; else the verify error."""
+    if key is None:
+        raise KeyServiceError(401, "INVALID_API_KEY", "The API key is not valid.")
+    if status != "active":
+        raise KeyServiceError(401, "API_KEY_INACTIVE", "The API key is inactive.")
+    missing = [s for s in scopes if s not in key.scopes]
+    if missing:
+        raise KeyServiceError(
+            403, "INSUFFICIENT_SCOPE", f"The API key lacks the scope {', '.join(missing)}."
+        )
+    return key
+
+
+def name_taken(taken: str | None, name: str) -> KeyServiceError:
+    """409 NAME_TAKEN for ``name``; ``taken`` is the name already held (in its own case)."""
+    taken = taken if taken is not None else name
+    same = "" if taken == name else " (names are unique regardless of case)"
+    return KeyServiceError(
+        409, "NAME_TAKEN", f"An API key named {quote(taken)} already exists{same}."
+    )
+
+
 @dataclass(frozen=True)
 class VerifiedKey:
     """The key a value belongs to, as verification reports it."""
@@ -270,10 +351,16 @@ class VerifiedKey:
     id: str
     name: str
     scopes: list[str]
+    account: str = ACCOUNT
 
 
 class KeyStore:
-    """API keys of one account in SQLite; verification only reads, usage is flushed later."""
+    """API keys in SQLite; verification only reads, usage is flushed later.
+
+    A store works on one account (``account``, the embedded service's ``local`` by default);
+    ``for_account`` gives a view on another that shares the connection, the usage counted in
+    memory and the verify cache. ``verify`` finds a value in any account and says which.
+    """
 
     def __init__(
         self,
@@ -305,8 +392,22 @@ class KeyStore:
         # emptied by our own writes and whenever another connection commits (data_version).
         self._verified: dict[str, tuple[VerifiedKey, str]] = {}
         self._data_version: int | None = None
-        self._total: tuple[int, int] | None = None  # (data_version, keys) for list_page
+        # account -> (data_version, keys) for list_page; shared with the views on other accounts
+        self._totals: dict[str, tuple[int, int]] = {}
         self._scopes: dict[str, list[str]] = {}  # the scopes column, decoded once per text
+
+    def for_account(self, account: str) -> KeyStore:
+        """This store, working on ``account`` (same connection, usage counts and caches)."""
+        if account == self._account:
+            return self
+        view = copy.copy(self)
+        view._account = account
+        return view
+
+    @property
+    def account(self) -> str:
+        """The account this store works on."""
+        return self._account
 
     # -- reading -------------------------------------------------------------------------
 
@@ -376,13 +477,14 @@ class KeyStore:
         """
         (version,) = self._db.execute("PRAGMA data_version").fetchone()
         everything = len(where) == 1
-        if everything and self._total is not None and self._total[0] == version:
-            return self._total[1]
+        known = self._totals.get(self._account) if everything else None
+        if known is not None and known[0] == version:
+            return known[1]
         (total,) = self._db.execute(
             f"SELECT COUNT(*) FROM keys WHERE {' AND '.join(where)}", params
         ).fetchone()
         if everything:
-            self._total = (version, total)
+            self._totals[self._account] = (version, total)
         return total
 
     def _list_items(self, rows: Sequence[sqlite3.Row]) -> list[dict[str, Any]]:
@@ -443,14 +545,8 @@ class KeyStore:
 
     def create(self, fields: Mapping[str, object], actor: str = "") -> dict[str, Any]:
         """Create a key from ``{"name", "scopes"?}``; return its key object with the ``value``."""
-        _check_fields(fields, ("name", "scopes"))
-        if "name" not in fields:
-            raise validation_error("The name is required.")
-        name = check_name(fields["name"])
-        scopes = check_scopes(fields["scopes"]) if "scopes" in fields else list(DEFAULT_SCOPES)
-        value = keyformat.generate()
-        key_id = "key_" + secrets.token_hex(8)
-        hint = keyformat.hint(value)
+        new = NewKey.from_fields(fields)
+        key_id, name, value, hint = new.id, new.name, new.value, new.hint
         try:
             with self._transaction():
                 self._db.execute(
@@ -464,7 +560,7 @@ class KeyStore:
                         fold_name(name),
                         keyformat.digest(value),
                         hint,
-                        json.dumps(scopes),
+                        json.dumps(new.scopes),
                         _iso(self._clock()),
                     ),
                 )
@@ -472,7 +568,7 @@ class KeyStore:
         except sqlite3.IntegrityError as exc:
             raise self._name_taken(name) from exc
         finally:
-            self._total = None
+            self._totals.clear()
         return {**self.get(key_id), "value": value}
 
     def update(self, key_id: str, fields: Mapping[str, object], actor: str = "") -> dict[str, Any]:
@@ -525,9 +621,10 @@ class KeyStore:
             self._db.execute("DELETE FROM usage WHERE key_id = ?", (key_id,))
             self._db.execute("DELETE FROM keys WHERE id = ?", (key_id,))
             self._record("revoked", key_id, row["name"], row["hint"], actor)
-        self._total = None
+        self._totals.clear()
         self._verified.clear()
-        self._pending = {k: n for k, n in self._pending.items() if k[0] != key_id}
+        for slot in [slot for slot in self._pending if slot[0] == key_id]:
+            del self._pending[slot]  # in place: views on other accounts share these counts
         self._pending_last_used.pop(key_id, None)
 
     # -- audit trail ---------------------------------------------------------------------
@@ -564,45 +661,14 @@ class KeyStore:
         rows = self._db.execute(
             f"SELECT * FROM events WHERE {where} ORDER BY seq DESC LIMIT ?", (*params, limit + 1)
         ).fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        events = [
-            {
-                "id": row["id"],
-                "at": row["at"],
-                "action": row["action"],
-                "keyId": row["key_id"],
-                "keyName": row["key_name"],
-                "hint": row["hint"],
-                "actor": row["actor"],
-            }
-            for row in rows
-        ]
-        return events, (f"e{rows[-1]['seq']}" if more else None), total
+        return (*events_page(rows, limit), total)
 
     # -- verification and usage ----------------------------------------------------------
 
     def verify(self, value: object, scopes: Sequence[str] = ()) -> VerifiedKey:
         """Check a key value (and required scopes), count one use in memory; no disk write."""
-        if not keyformat.is_well_formed(value):
-            raise KeyServiceError(401, "INVALID_API_KEY", "The API key is not valid.")
-        if not keyformat.has_valid_checksum(value):
-            raise KeyServiceError(
-                401, "INVALID_API_KEY_FORMAT", "The API key is malformed (its checksum fails)."
-            )
-        found = self._lookup(keyformat.digest(value))  # type: ignore[arg-type]
-        if found is None:
-            raise KeyServiceError(401, "INVALID_API_KEY", "The API key is not valid.")
-        key, status = found
-        if status != "active":
-            raise KeyServiceError(401, "API_KEY_INACTIVE", "The API key is inactive.")
-        missing = [s for s in scopes if s not in key.scopes]
-        if missing:
-            raise KeyServiceError(
-                403,
-                "INSUFFICIENT_SCOPE",
-                f"The API key lacks the scope {', '.join(missing)}.",
-            )
+        key, status = self._lookup(check_value(value)) or (None, "")
+        key = check_found(key, status, scopes)
         now = self._clock()
         slot = (key.id, now.date().isoformat())
         self._pending[slot] = self._pending.get(slot, 0) + 1
@@ -620,12 +686,11 @@ class KeyStore:
         found = self._verified.get(digest)
         if found is None:
             row = self._db.execute(
-                "SELECT id, name, scopes, status FROM keys WHERE digest = ? AND account = ?",
-                (digest, self._account),
+                "SELECT id, account, name, scopes, status FROM keys WHERE digest = ?", (digest,)
             ).fetchone()
             if row is None:
                 return None
-            key = VerifiedKey(row["id"], row["name"], json.loads(row["scopes"]))
+            key = VerifiedKey(row["id"], row["name"], json.loads(row["scopes"]), row["account"])
             found = self._verified[digest] = (key, row["status"])
         return found
 
@@ -646,7 +711,8 @@ class KeyStore:
                 " AND (last_used_at IS NULL OR last_used_at < ?)",
                 [(_iso(at), key_id, _iso(at)) for key_id, at in last_used.items()],
             )
-        self._pending, self._pending_last_used = {}, {}
+        self._pending.clear()  # in place: views on other accounts share these counts
+        self._pending_last_used.clear()
 
     def close(self) -> None:
         """Flush usage and close the database."""
@@ -703,11 +769,7 @@ class KeyStore:
             "SELECT name FROM keys WHERE account = ? AND name_fold = ?",
             (self._account, fold_name(name)),
         ).fetchone()
-        taken = row["name"] if row is not None else name
-        same = "" if taken == name else " (names are unique regardless of case)"
-        return KeyServiceError(
-            409, "NAME_TAKEN", f"An API key named {quote(taken)} already exists{same}."
-        )
+        return name_taken(row["name"] if row is not None else None, name)
 
     def _key_objects(self, rows: Sequence[sqlite3.Row]) -> list[dict[str, Any]]:
         """Key objects for these rows, reading usage in two queries whatever their number."""
