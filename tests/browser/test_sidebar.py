@@ -316,6 +316,7 @@ def test_row_expands_to_details(page):
         assert label in text
     assert "jobs:write" in text and "credits:read" not in text
     assert "1 in total" in text
+    ci.locator(".qbk-Chart-bar").first.wait_for()  # the daily series comes with the details
     assert ci.locator(".qbk-Chart-bar").count() == 30
     assert ci.locator(".qbk-Chart-bar:not(.qbk-mod-zero)").count() == 1
     assert "last used never" not in ci.inner_text().lower()
