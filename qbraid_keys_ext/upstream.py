@@ -186,25 +186,9 @@ class KeyApiClient:
         """The account's keys, newest first."""
         return await self.request("GET", "api-keys")
 
-    async def get_key(self, key_id: str) -> dict[str, Any]:
-        """One key object."""
-        return await self.request("GET", f"api-keys/{key_id}")
-
     async def create_key(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Create a key; the answer carries the value once."""
         return await self.request("POST", "api-keys", dict(body))
-
-    async def update_key(self, key_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Rename a key or change its status."""
-        return await self.request("PATCH", f"api-keys/{key_id}", dict(body))
-
-    async def rotate_key(self, key_id: str) -> dict[str, Any]:
-        """Give a key a new value; the answer carries it once."""
-        return await self.request("POST", f"api-keys/{key_id}/rotate")
-
-    async def delete_key(self, key_id: str) -> dict[str, Any]:
-        """Revoke a key for good."""
-        return await self.request("DELETE", f"api-keys/{key_id}")
 
     async def verify(self, api_key: str, scope: str | None = None) -> dict[str, Any]:
         """Check a key value (counts as one use); returns the user and key it belongs to."""
