@@ -301,6 +301,11 @@ async def test_bad_submissions_are_400_and_charge_nothing(api):
         {**good, "runtimeOptions": {"seed": -1}},
         {**good, "name": "x" * 257},
         {**good, "groupJobQrn": "group-1"},
+        # NUL characters: PostgreSQL text cannot hold them, so neither store takes them
+        {**good, "name": "a\x00b"},
+        {**good, "program": {"format": "qasm2", "data": BELL2 + "\x00"}},
+        {**good, "tags": {"a": "\x00"}},
+        {**good, "runtimeOptions": {"k\x00": [1]}},
     ]
     for body in bad:
         code, answer = await api("POST", "/jobs", body, key=value)
@@ -315,6 +320,11 @@ async def test_bad_submissions_are_400_and_charge_nothing(api):
     for query in ("page=0", "limit=101", "limit=x", "status=DONE", "statusGroup=x", "tags=[1]"):
         code, answer = await api("GET", f"/jobs?{query}", key=value)
         assert (code, answer["error"]["code"]) == (400, "VALIDATION_ERROR"), query
+    for query in ("search=%00", "deviceQrn=a%00", 'tags={"a":"%00"}', "vendor=%00"):
+        code, answer = await api("GET", f"/jobs?{query}", key=value)
+        assert (code, answer["data"]) == (200, []), query  # no job holds such text
+    code, answer = await api("GET", "/jobs/a%00b", key=value)
+    assert (code, answer["error"]["code"]) == (404, "NOT_FOUND")
     code, answer = await api("GET", "/billing/credits/balance?organizationId=other-org")
     assert (code, answer["error"]["code"]) == (404, "NOT_FOUND")
     code, answer = await api("GET", "/jobs", key=value)
