@@ -48,6 +48,7 @@ from .jobstore import (
 log = logging.getLogger(__name__)
 
 RUNNER_LOCKS = 0x71626A72  # first key of the runners' advisory locks (the second: the runner)
+IS_PENDING = "status IN ('QUEUED', 'RUNNING')"  # as written in the partial indexes' predicate
 
 
 class PgJobStore:
@@ -174,8 +175,8 @@ class PgJobStore:
         taken: list[JobRow] = []
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT DISTINCT runner FROM jobs WHERE status = ANY(%s) AND runner <> %s",
-                (list(PENDING), self.runner),
+                f"SELECT DISTINCT runner FROM jobs WHERE {IS_PENDING} AND runner <> %s",
+                (self.runner,),
             )
             others = [row["runner"] for row in await cur.fetchall()]
             for runner in others:
@@ -186,9 +187,9 @@ class PgJobStore:
                     if not (await cur.fetchone())["gone"]:
                         continue  # alive: its jobs stay its own
                     cur = await conn.execute(
-                        "UPDATE jobs SET runner = %s WHERE runner = %s AND status = ANY(%s)"
+                        f"UPDATE jobs SET runner = %s WHERE runner = %s AND {IS_PENDING}"
                         " RETURNING *",
-                        (self.runner, runner, list(PENDING)),
+                        (self.runner, runner),
                     )
                     taken += [JobRow.from_row(row) for row in await cur.fetchall()]
         if taken:
@@ -209,9 +210,7 @@ class PgJobStore:
         """QUEUED and RUNNING jobs per device."""
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT device_qrn, count(*) AS n FROM jobs WHERE status = ANY(%s)"
-                " GROUP BY device_qrn",
-                (list(PENDING),),
+                f"SELECT device_qrn, count(*) AS n FROM jobs WHERE {IS_PENDING} GROUP BY device_qrn"
             )
             return {row["device_qrn"]: row["n"] for row in await cur.fetchall()}
 
