@@ -92,7 +92,8 @@ def test_spec_is_openapi_3_0_and_schemas_are_valid():
         operation = SPEC["paths"][path][method]
         assert operation["tags"] == ["runtime"]
         assert operation["security"] == [{"apiKey": []}, {"accessToken": []}, {"hubToken": []}]
-        assert {"401", "403", "429", "501"} <= set(operation["responses"])  # 501: PostgreSQL
+        assert {"401", "403", "429"} <= set(operation["responses"])
+        assert "501" not in operation["responses"]  # jobs run on both stores
 
 
 def test_request_schemas_match_contract():

@@ -16,7 +16,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application, HTTPError, RequestHandler
 
 from .accounts import LOCAL_IDENTITY, Authenticator, identity
-from .backends import AccountKeys, Backend, SqliteBackend, is_postgres_url, open_backend
+from .backends import AccountKeys, Backend, SqliteBackend, open_backend
 from .jobs import DEFAULT_CREDITS, QuantumJobs
 from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
 from .store import (
@@ -328,7 +328,7 @@ def make_app(
             (api + key + "/rotate", RotateHandler, args),
             (api + "/events", EventsHandler, args),
         ]
-        if jobs is None and backend.kind == "sqlite":
+        if jobs is None:
             continue
         routes += [  # Contract 5: qBraid's runtime API, each route with its scope
             (api + "/devices", rt.DevicesHandler, run),  # devices:read
@@ -372,7 +372,8 @@ class KeyService:
 
     Quantum jobs (Contract 5) run in ``job_workers`` simulator processes, started when
     devices are first listed or a job comes; each account starts with ``credits`` credits.
-    Jobs keep their tables in the SQLite file; on PostgreSQL the runtime routes answer 501.
+    Jobs and credits are stored beside the keys (SQLite or PostgreSQL); on PostgreSQL each
+    process runs the jobs it accepted and answers for every job (see ``pgjobstore.py``).
     """
 
     def __init__(
@@ -399,11 +400,8 @@ class KeyService:
         self._log_proxied = log_proxied
         self.limiter = FailureLimiter(rate_limit, rate_window)
         self._backend: Backend | None = None
-        self.jobs = (
-            None
-            if is_postgres_url(os.fspath(db_path))
-            else QuantumJobs(db_path, initial_credits=credits, workers=job_workers)
-        )
+        self._credits = Decimal(str(credits))
+        self.jobs = QuantumJobs(workers=job_workers)
         self._server: HTTPServer | None = None
         self._flusher: PeriodicCallback | None = None
 
@@ -425,14 +423,18 @@ class KeyService:
         self._backend = await open_backend(
             self.db_path, write_through=self._flush_interval <= 0, limiter=self.limiter
         )
+        sockets = []
         try:
             sockets = bind_sockets(port, address=host)
-        except OSError:
+            # queues the jobs left pending; no simulator process until a job runs
+            await self.jobs.start(await self._backend.open_jobs(self._credits))
+        except BaseException:
+            for sock in sockets:
+                sock.close()
+            await self.jobs.stop()
             await self._backend.close()
             self._backend = None
             raise
-        if self.jobs is not None:  # queues the jobs left pending; no process until a job runs
-            await self.jobs.start()
         self._server = HTTPServer(
             make_app(
                 self._backend,
@@ -469,8 +471,7 @@ class KeyService:
             self._server.stop()
             await self._server.close_all_connections()
             self._server = None
-        if self.jobs is not None:
-            await self.jobs.stop()
+        await self.jobs.stop()
         if self._backend is not None:
             await self._backend.close()
             self._backend = None

@@ -4,6 +4,10 @@ Both backends implement it: SQLite (``store.KeyStore``, the default, behind the 
 adapter below; its calls are quick and stay on the event loop, as before) and PostgreSQL
 (``pgstore.PgKeyStore``, async, for several processes on one database). The rules (names,
 scopes, errors, key objects) live in ``store.py`` and are the same for both.
+
+Quantum jobs and credits likewise: ``JobTables`` is the interface the job rules
+(``jobs.py``) use, implemented by ``SqliteJobs`` (``jobstore.JobStore`` behind an async
+adapter) and ``pgjobstore.PgJobStore``; ``Backend.open_jobs`` opens the one beside the keys.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Protocol
 
+from .jobstore import PENDING, JobFilter, JobRow, JobStore
 from .ratelimit import FailureLimiter
 from .store import KeyStore, VerifiedKey, sqlite_path
 
@@ -57,6 +63,36 @@ class Limits(Protocol):
         ...
 
 
+class JobTables(Protocol):
+    """Quantum jobs and credit balances, as the job rules (``jobs.py``) use them.
+
+    This process is one *runner*: ``insert`` makes a job its own; ``start``, ``complete``,
+    ``requeue`` and ``finish_unpaid`` change only its own jobs; ``cancel`` any pending job;
+    ``take_over`` makes the pending jobs no live process runs its own.
+    """
+
+    async def balance(self, account: str) -> Decimal: ...
+    async def insert(self, job: dict[str, Any]) -> None: ...
+    async def get(self, account: str, qrn: str) -> JobRow | None: ...
+    async def get_any(self, qrn: str) -> JobRow | None: ...
+    async def list(
+        self, account: str, where: JobFilter, limit: int, offset: int
+    ) -> tuple[list[JobRow], int]: ...
+    async def take_over(self) -> list[JobRow]: ...
+    async def queue_position(self, job: JobRow) -> int: ...
+    async def queue_depths(self) -> dict[str, int]: ...
+    async def requeue(self, qrn: str) -> None: ...
+    async def start(self, qrn: str, at: str) -> bool: ...
+    async def complete(
+        self, qrn: str, result: dict[str, Any], at: str, execution_ms: int
+    ) -> bool: ...
+    async def finish_unpaid(
+        self, qrn: str, status: str, message: str, at: str, from_statuses: Sequence[str] = ...
+    ) -> bool: ...
+    async def cancel(self, qrn: str, message: str, at: str) -> bool: ...
+    async def close(self) -> None: ...
+
+
 class Backend(Protocol):
     """A key store the service runs on."""
 
@@ -64,6 +100,7 @@ class Backend(Protocol):
     limits: Limits
 
     def account(self, account: str) -> AccountKeys: ...
+    async def open_jobs(self, initial_credits: Decimal) -> JobTables: ...
     async def verify(self, value: object, scopes: Sequence[str] = ()) -> VerifiedKey: ...
     async def flush(self) -> None: ...
     async def close(self) -> None: ...
@@ -128,6 +165,64 @@ class SqliteAccountKeys:
         return self._store.list_events(key_id, limit, cursor)
 
 
+class SqliteJobs:
+    """``JobTables`` over a ``JobStore``: one process per file, so every job is its own."""
+
+    def __init__(self, store: JobStore) -> None:
+        self._store = store
+        self._taken = False
+
+    async def balance(self, account: str) -> Decimal:
+        return self._store.balance(account)
+
+    async def insert(self, job: dict[str, Any]) -> None:
+        self._store.insert(job)
+
+    async def get(self, account: str, qrn: str) -> JobRow | None:
+        return self._store.get(account, qrn)
+
+    async def get_any(self, qrn: str) -> JobRow | None:
+        return self._store.get_any(qrn)
+
+    async def list(
+        self, account: str, where: JobFilter, limit: int, offset: int
+    ) -> tuple[list[JobRow], int]:
+        return self._store.list(account, where, limit, offset)
+
+    async def take_over(self) -> list[JobRow]:
+        """Every pending job the first time (the process that ran them is gone), then none."""
+        if self._taken:
+            return []
+        self._taken = True
+        return self._store.pending()
+
+    async def queue_position(self, job: JobRow) -> int:
+        return self._store.queue_position(job)
+
+    async def queue_depths(self) -> dict[str, int]:
+        return self._store.queue_depths()
+
+    async def requeue(self, qrn: str) -> None:
+        self._store.requeue(qrn)
+
+    async def start(self, qrn: str, at: str) -> bool:
+        return self._store.start(qrn, at)
+
+    async def complete(self, qrn: str, result: dict[str, Any], at: str, execution_ms: int) -> bool:
+        return self._store.complete(qrn, result, at, execution_ms)
+
+    async def finish_unpaid(
+        self, qrn: str, status: str, message: str, at: str, from_statuses: Sequence[str] = PENDING
+    ) -> bool:
+        return self._store.finish_unpaid(qrn, status, message, at, from_statuses)
+
+    async def cancel(self, qrn: str, message: str, at: str) -> bool:
+        return self._store.finish_unpaid(qrn, "CANCELLED", message, at)
+
+    async def close(self) -> None:
+        self._store.close()
+
+
 class SqliteBackend:
     """``Backend`` over one SQLite file; the rate limit is this process's."""
 
@@ -139,6 +234,10 @@ class SqliteBackend:
 
     def account(self, account: str) -> SqliteAccountKeys:
         return SqliteAccountKeys(self.store.for_account(account))
+
+    async def open_jobs(self, initial_credits: Decimal) -> SqliteJobs:
+        """The jobs and credits in the same SQLite file (a connection of their own)."""
+        return SqliteJobs(JobStore(self.store.path, initial_credits=initial_credits))
 
     async def verify(self, value: object, scopes: Sequence[str] = ()) -> VerifiedKey:
         return self.store.verify(value, scopes)

@@ -7,10 +7,18 @@ within the device's run-time limit. The job ends COMPLETED with its counts, FAIL
 sentence (a program that does not parse, has too many qubits, is too large or runs too long),
 or CANCELLED. FAILED and CANCELLED jobs cost nothing: their charge is given back.
 
-Restart: jobs still QUEUED or RUNNING when the service stopped (even by SIGKILL) are run
-again when it starts, in submission order, since their program and charge are stored. A job
-that was interrupted ``MAX_ATTEMPTS`` times ends FAILED instead, so a job that brings the
-service down cannot do it forever.
+The store is SQLite (``jobstore.py``) or PostgreSQL (``pgjobstore.py``), through the async
+``backends.JobTables``. Any number of processes may share a PostgreSQL database: a job runs in
+the process that accepted it, and any process answers its status, result, listing and cancel
+from the database. While a job runs, its slot reads its status every ``WATCH_SECONDS``, so a
+cancel made by another process stops the simulator within that time.
+
+Restart: jobs still QUEUED or RUNNING when their process stopped (even by SIGKILL) are run
+again, in submission order, since their program and charge are stored: on SQLite when the
+service starts again, on PostgreSQL by the next process that starts or, within
+``SWEEP_SECONDS``, by one that runs (``take_over``). A job that was interrupted
+``MAX_ATTEMPTS`` times ends FAILED instead, so a job that brings the service down cannot do
+it forever.
 """
 
 from __future__ import annotations
@@ -30,8 +38,9 @@ from decimal import Decimal
 from typing import Any
 
 from .accounts import identity
+from .backends import JobTables
 from .devices import DEFAULT_SHOTS, DEVICES, Device
-from .jobstore import PENDING, TERMINAL, InsufficientCredits, JobFilter, JobRow, JobStore, stamp
+from .jobstore import PENDING, TERMINAL, InsufficientCredits, JobFilter, JobRow, stamp
 from .simulator import SimulationFailed, Worker
 from .store import KeyServiceError, quote, validation_error
 
@@ -51,6 +60,8 @@ JOB_STATUSES = (
     "UNKNOWN",
     "HOLD",
 )
+WATCH_SECONDS = 0.5  # a running job's status is read this often (a cancel from elsewhere)
+SWEEP_SECONDS = 5.0  # pending jobs of processes that are gone are taken over this often
 SUBMIT_WAIT = 5.0  # seconds POST /jobs waits for the job to end (the SDK polls every 5 s)
 STATUS_GROUPS = {"pending": PENDING, "returned": TERMINAL, "all": ()}
 PAGE_MAX = 100
@@ -67,24 +78,16 @@ class QuantumJobs:
     """Devices of one key service; jobs and credits of each of its accounts.
 
     Every job call names the account it works on (the request's); another account's job is
-    404, and each account has its own balance, ``initial_credits`` until its first job.
+    404, and each account has its own balance (the store's initial credits until its first job).
     """
 
-    def __init__(
-        self,
-        db_path: str | os.PathLike[str],
-        *,
-        initial_credits: Decimal | float | str = DEFAULT_CREDITS,
-        workers: int | None = None,
-        submit_wait: float = SUBMIT_WAIT,
-    ) -> None:
-        self._db_path = db_path
-        self._initial = Decimal(str(initial_credits))
+    def __init__(self, *, workers: int | None = None, submit_wait: float = SUBMIT_WAIT) -> None:
         self._workers = [Worker() for _ in range(workers or default_workers())]
-        self._store: JobStore | None = None
+        self._store: JobTables | None = None
         self._threads: ThreadPoolExecutor | None = None
         self._queue: asyncio.Queue[str] | None = None
         self._slots: list[asyncio.Task[None]] = []
+        self._sweeper: asyncio.Task[None] | None = None
         self._running: dict[str, tuple[Worker, threading.Event]] = {}
         self._warmed = False
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -93,17 +96,23 @@ class QuantumJobs:
 
     # -- life cycle ----------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Open the tables, queue the jobs left pending, start the slots (no process yet)."""
-        self._store = JobStore(self._db_path, initial_credits=self._initial)
+    async def start(self, store: JobTables) -> None:
+        """Work on ``store``: queue the jobs left pending, start the slots (no process yet)."""
+        self._store = store
         self._workers = [Worker() for _ in self._workers]  # closed ones cannot start again
         self._threads = ThreadPoolExecutor(len(self._workers), thread_name_prefix="qbraid-jobs")
         self._queue = asyncio.Queue()
         self._warmed = False
         self._pending.clear()
-        for job in self._store.pending():
+        await self._take_over()
+        self._slots = [asyncio.create_task(self._slot(w)) for w in self._workers]
+        self._sweeper = asyncio.create_task(self._sweep())
+
+    async def _take_over(self) -> None:
+        """Queue the pending jobs no live process runs (a RUNNING one was interrupted)."""
+        for job in await self.store.take_over():
             if job.attempts >= MAX_ATTEMPTS:
-                self._store.finish_unpaid(
+                await self.store.finish_unpaid(
                     job.qrn,
                     "FAILED",
                     f"The key service stopped while running this job {job.attempts} times; "
@@ -111,55 +120,63 @@ class QuantumJobs:
                     stamp(),
                 )
                 continue
-            self._store.requeue(job.qrn)
-            self._pending.add(job.qrn)
-            self._queue.put_nowait(job.qrn)
-        self._slots = [asyncio.create_task(self._slot(w)) for w in self._workers]
+            await self.store.requeue(job.qrn)
+            self._queue_put(job.qrn)
+
+    async def _sweep(self) -> None:
+        """Take over, every ``SWEEP_SECONDS``, the jobs of processes that are gone."""
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            try:
+                await self._take_over()
+            except Exception:
+                log.exception("Could not take over the jobs of stopped processes")
 
     async def stop(self) -> None:
         """Stop the slots and the simulator processes; pending jobs stay pending in the DB."""
-        for task in self._slots:
+        tasks = [*self._slots, *filter(None, [self._sweeper])]
+        for task in tasks:
             task.cancel()
         for qrn in list(self._waiters):
             self._ended(qrn)
         for worker in self._workers:
             worker.close()
-        for task in self._slots:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._slots = []
+        self._slots, self._sweeper = [], None
         if self._threads is not None:
             self._threads.shutdown(wait=True)
             self._threads = None
         if self._store is not None:
-            self._store.close()
+            await self._store.close()
             self._store = None
 
     @property
-    def store(self) -> JobStore:
+    def store(self) -> JobTables:
         if self._store is None:
             raise RuntimeError("The job runner is not started.")
         return self._store
 
     # -- devices -------------------------------------------------------------------------
 
-    def devices(self) -> list[dict[str, Any]]:
+    async def devices(self) -> list[dict[str, Any]]:
         """Every device object, with its queue depth."""
         self.warm()  # listing devices comes before running jobs
-        depths = self.store.queue_depths()
+        depths = await self.store.queue_depths()
         return [d.as_json(depths.get(q, 0)) for q, d in DEVICES.items()]
 
-    def device(self, qrn: str) -> dict[str, Any]:
+    async def device(self, qrn: str) -> dict[str, Any]:
         """One device object, or 404."""
         device = DEVICES.get(qrn)
         if device is None:
             raise KeyServiceError(404, "NOT_FOUND", f"No device with QRN {quote(qrn)} exists.")
         self.warm()
-        return device.as_json(self.store.queue_depths().get(qrn, 0))
+        return device.as_json((await self.store.queue_depths()).get(qrn, 0))
 
     # -- credits -------------------------------------------------------------------------
 
-    def balance(self, account: str, organization_id: str | None) -> dict[str, Any]:
+    async def balance(self, account: str, organization_id: str | None) -> dict[str, Any]:
         """The account's credit balance, in qbraid-core's ``get_credits_balance`` shape."""
         user = identity(account)
         org = user["organizationId"]
@@ -168,7 +185,7 @@ class QuantumJobs:
                 404, "NOT_FOUND", f"No organization {quote(organization_id)} in this account."
             )
         return {
-            "qbraidCredits": float(self.store.balance(account)),
+            "qbraidCredits": float(await self.store.balance(account)),
             "awsCredits": 0.0,
             "autoRecharge": "off",
             "organizationId": org,
@@ -177,7 +194,7 @@ class QuantumJobs:
 
     # -- jobs ----------------------------------------------------------------------------
 
-    def submit(self, account: str, fields: Mapping[str, Any], key_id: str | None) -> str:
+    async def submit(self, account: str, fields: Mapping[str, Any], key_id: str | None) -> str:
         """Check a ``POST /jobs`` body, charge it and queue it; return the job's QRN."""
         device = _device_of(fields.get("deviceQrn"))
         shots = _shots(fields.get("shots"), device)
@@ -202,7 +219,7 @@ class QuantumJobs:
             raise validation_error("Group jobs are not supported by this key service.")
         qrn = f"{device.qrn}-{secrets.token_hex(8)}"
         try:
-            self.store.insert(
+            await self.store.insert(
                 {
                     "qrn": qrn,
                     "account": account,
@@ -227,7 +244,7 @@ class QuantumJobs:
             ) from None
         size = len(data.encode("utf-8"))
         if size > device.limits.max_program_bytes:
-            self.store.finish_unpaid(
+            await self.store.finish_unpaid(
                 qrn,
                 "FAILED",
                 f"The program is {size:,} bytes; this device takes at most "
@@ -263,13 +280,13 @@ class QuantumJobs:
             if not future.done():
                 future.set_result(None)
 
-    def job(self, account: str, qrn: str) -> dict[str, Any]:
+    async def job(self, account: str, qrn: str) -> dict[str, Any]:
         """One job object of the account, or 404."""
-        return self._job_object(self._row(account, qrn))
+        return await self._job_object(await self._row(account, qrn))
 
-    def result(self, account: str, qrn: str) -> dict[str, Any]:
+    async def result(self, account: str, qrn: str) -> dict[str, Any]:
         """A job's result: counts once COMPLETED, else its status and no data."""
-        row = self._row(account, qrn)
+        row = await self._row(account, qrn)
         answer = {
             "status": row.status,
             "statusMsg": row.status_msg,
@@ -279,29 +296,31 @@ class QuantumJobs:
         }
         return answer
 
-    def program(self, account: str, qrn: str) -> dict[str, Any]:
+    async def program(self, account: str, qrn: str) -> dict[str, Any]:
         """The program a job was submitted with."""
-        row = self._row(account, qrn)
+        row = await self._row(account, qrn)
         return {"format": row.program_format, "data": row.program_data}
 
-    def cancel(self, account: str, qrn: str) -> dict[str, Any]:
-        """Cancel a QUEUED or RUNNING job (its charge is given back); 400 once it has ended."""
-        row = self._row(account, qrn)
+    async def cancel(self, account: str, qrn: str) -> dict[str, Any]:
+        """Cancel a QUEUED or RUNNING job (its charge is given back); 400 once it has ended.
+
+        The job may be another process's: that one's slot sees the change (``_watch``)."""
+        row = await self._row(account, qrn)
         if row.status in TERMINAL:
             raise validation_error(
                 f"The job is already {row.status}; only QUEUED or RUNNING jobs can be cancelled."
             )
         message = "Cancelled while running." if row.status == "RUNNING" else "Cancelled."
-        self.store.finish_unpaid(qrn, "CANCELLED", message, stamp())
+        await self.store.cancel(qrn, message, stamp())
         self._ended(qrn)
         running = self._running.get(qrn)
         if running is not None:
             worker, cancelled = running
             cancelled.set()
             worker.stop()  # its slot sees the job is no longer RUNNING and moves on
-        return self.job(account, qrn)
+        return await self.job(account, qrn)
 
-    def list_jobs(
+    async def list_jobs(
         self, account: str, query: Mapping[str, list[str]]
     ) -> tuple[list[dict[str, Any]], dict]:
         """A page of the account's jobs, newest first, and its ``pagination``."""
@@ -338,7 +357,11 @@ class QuantumJobs:
             tags=tags,
             search=_one(query, "search"),
         )
-        rows, total = self.store.list(account, where, limit, (page - 1) * limit)
+        texts = [where.vendor, where.provider, where.device_qrn, where.search, tags]
+        if _storable(texts):
+            rows, total = await self.store.list(account, where, limit, (page - 1) * limit)
+        else:  # no stored job holds such text
+            rows, total = [], 0
         pages = math.ceil(total / limit) if total else 0
         pagination = {
             "page": page,
@@ -348,7 +371,7 @@ class QuantumJobs:
             "hasNext": page < pages,
             "hasPrev": page > 1,
         }
-        return [self._job_object(r) for r in rows], pagination
+        return [await self._job_object(r) for r in rows], pagination
 
     # -- running -------------------------------------------------------------------------
 
@@ -379,21 +402,21 @@ class QuantumJobs:
                 raise
             except Exception:
                 log.exception("Job %s could not be run", qrn)
-                self.store.finish_unpaid(
+                await self.store.finish_unpaid(
                     qrn, "FAILED", "The key service failed to run this job.", stamp()
                 )
             self._ended(qrn)
 
     async def _run(self, qrn: str, worker: Worker, loop: asyncio.AbstractEventLoop) -> None:
-        job = self.store.get_any(qrn)
+        job = await self.store.get_any(qrn)
         if job is None or job.status != "QUEUED":
-            return  # cancelled while queued
+            return  # cancelled while queued (by any process)
         device = DEVICES.get(job.device_qrn)
         if device is None:
-            self.store.finish_unpaid(qrn, "FAILED", "The device no longer exists.", stamp())
+            await self.store.finish_unpaid(qrn, "FAILED", "The device no longer exists.", stamp())
             return
-        if not self.store.start(qrn, stamp()):
-            return
+        if not await self.store.start(qrn, stamp()):
+            return  # cancelled meanwhile, or no longer this process's
         request = {
             "format": job.program_format,
             "data": job.program_data,
@@ -405,26 +428,48 @@ class QuantumJobs:
         self._running[qrn] = (worker, cancelled)
         started = time.perf_counter()
         try:
-            answer = await loop.run_in_executor(
+            run = loop.run_in_executor(
                 self._threads, worker.run, request, device.limits.max_run_seconds, cancelled
             )
+            answer = await self._watch(qrn, run, worker, cancelled)
         except SimulationFailed as err:
-            self.store.finish_unpaid(qrn, "FAILED", str(err), stamp(), from_statuses=("RUNNING",))
+            await self.store.finish_unpaid(
+                qrn, "FAILED", str(err), stamp(), from_statuses=("RUNNING",)
+            )
             return
         finally:
             self._running.pop(qrn, None)
         elapsed_ms = int((time.perf_counter() - started) * 1000)
-        self.store.complete(qrn, {"measurementCounts": answer["counts"]}, stamp(), elapsed_ms)
+        await self.store.complete(qrn, {"measurementCounts": answer["counts"]}, stamp(), elapsed_ms)
+
+    async def _watch(
+        self,
+        qrn: str,
+        run: asyncio.Future[dict[str, Any]],
+        worker: Worker,
+        cancelled: threading.Event,
+    ) -> dict[str, Any]:
+        """Wait for a run; stop its simulator if the job stops being RUNNING meanwhile (a
+        cancel, perhaps by another process)."""
+        while not cancelled.is_set():
+            done, _ = await asyncio.wait({run}, timeout=WATCH_SECONDS)
+            if done:
+                break
+            job = await self.store.get_any(qrn)
+            if job is None or job.status != "RUNNING":
+                cancelled.set()
+                worker.stop()
+        return await run
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _row(self, account: str, qrn: str) -> JobRow:
-        row = self.store.get(account, qrn)
+    async def _row(self, account: str, qrn: str) -> JobRow:
+        row = await self.store.get(account, qrn) if _is_text(qrn) else None
         if row is None:
             raise KeyServiceError(404, "NOT_FOUND", f"No job with QRN {quote(qrn)} exists.")
         return row
 
-    def _job_object(self, row: JobRow) -> dict[str, Any]:
+    async def _job_object(self, row: JobRow) -> dict[str, Any]:
         """A job in qbraid-core's ``RuntimeJob`` shape."""
         vendor, provider = row.device_qrn.split(":")[:2]
         return {
@@ -440,7 +485,9 @@ class QuantumJobs:
             "status": row.status,
             "statusMsg": row.status_msg,
             "experimentType": "gate_model",
-            "queuePosition": self.store.queue_position(row) if row.status == "QUEUED" else None,
+            "queuePosition": (
+                await self.store.queue_position(row) if row.status == "QUEUED" else None
+            ),
             "timeStamps": _time_stamps(row),
             "cost": None if row.cost is None else float(row.cost),
             "estimatedCost": float(row.estimated_cost),
@@ -495,25 +542,38 @@ def _program(program: object, device: Device) -> tuple[str, str]:
     if program_format not in device.run_input_types:
         raise validation_error(f"This device takes programs of format {formats}.")
     if not isinstance(data, str) or not _is_text(data):
-        raise validation_error("program.data must be the program's text (valid Unicode).")
+        raise validation_error(
+            "program.data must be the program's text (valid Unicode, no NUL characters)."
+        )
     return program_format, data
 
 
 def _is_text(text: str) -> bool:
-    """Whether ``text`` can be stored (no lone surrogates)."""
+    """Whether ``text`` can be stored (no lone surrogates, no NUL: PostgreSQL holds neither)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return False
-    return True
+    return "\x00" not in text
 
 
 def _is_json(value: object) -> bool:
-    """Whether ``value`` encodes as strict JSON (no NaN or infinities)."""
+    """Whether ``value`` encodes as strict JSON (no NaN or infinities) of storable text."""
     try:
         json.dumps(value, allow_nan=False)
+        return _storable(value)
     except (ValueError, RecursionError):
         return False
+
+
+def _storable(value: object) -> bool:
+    """Whether every string in a JSON value (keys too) can be stored."""
+    if isinstance(value, str):
+        return _is_text(value)
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(item) for item in value)
     return True
 
 

@@ -5,7 +5,9 @@ program, state, result) and ``credits`` (one balance per account). Every state c
 one statement or one transaction; a balance change and the job change that causes it are in
 the same transaction. Credits are stored as whole millionths of a credit (``INTEGER``), so a
 charge is one conditional ``UPDATE``; they are ``Decimal`` outside this module.
-All the SQL of jobs and credits is in this module, so another database can replace it.
+All the SQL of jobs and credits on SQLite is in this module; ``pgjobstore.py`` is the same
+store on PostgreSQL (several processes on one database), and ``backends.JobTables`` the async
+interface through which the rules (``jobs.py``) use either.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
@@ -111,7 +113,8 @@ class JobRow:
     execution_ms: int | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> JobRow:
+    def from_row(cls, row: Mapping[str, Any] | sqlite3.Row) -> JobRow:
+        """A stored row: JSON columns as text (SQLite) or already decoded (PostgreSQL)."""
         return cls(
             qrn=row["qrn"],
             account=row["account"],
@@ -119,15 +122,15 @@ class JobRow:
             device_qrn=row["device_qrn"],
             name=row["name"],
             shots=row["shots"],
-            tags=json.loads(row["tags"]),
-            runtime_options=json.loads(row["runtime_options"]),
+            tags=_decoded(row["tags"]),
+            runtime_options=_decoded(row["runtime_options"]),
             program_format=row["program_format"],
             program_data=row["program_data"],
             status=row["status"],
             status_msg=row["status_msg"],
             estimated_cost=from_units(row["estimated_cost"]),
             cost=None if row["cost"] is None else from_units(row["cost"]),
-            result=None if row["result"] is None else json.loads(row["result"]),
+            result=_decoded(row["result"]),
             attempts=row["attempts"],
             created_at=row["created_at"],
             started_at=row["started_at"],
@@ -146,6 +149,37 @@ class JobFilter:
     device_qrn: str | None = None
     tags: dict[str, Any] | None = None
     search: str | None = None
+
+    def sql(
+        self, account: str, tag_is: Callable[[str, Any], tuple[str, list[Any]]]
+    ) -> tuple[str, list[Any]]:
+        """The condition selecting these jobs of the account (``?`` placeholders, SQL both
+        databases read) and its parameters; ``tag_is(tag, value)`` is the database's test of
+        one tag."""
+        clauses, params = ["account = ?"], [account]
+        if self.statuses:
+            clauses.append(f"status IN ({', '.join('?' for _ in self.statuses)})")
+            params += list(self.statuses)
+        if self.device_qrn:
+            clauses.append("device_qrn = ?")
+            params.append(self.device_qrn)
+        if self.vendor:
+            clauses.append("lower(device_qrn) LIKE ? ESCAPE '\\'")
+            params.append(_like(self.vendor.lower()) + ":%")
+        if self.provider:
+            clauses.append("lower(device_qrn) LIKE ? ESCAPE '\\'")
+            params.append("%:" + _like(self.provider.lower()) + ":%:%")
+        if self.search:
+            clauses.append(
+                "(lower(coalesce(name, '')) LIKE ? ESCAPE '\\' OR qrn LIKE ? ESCAPE '\\')"
+            )
+            text = "%" + _like(self.search.lower()) + "%"
+            params += [text, text]
+        for tag, value in (self.tags or {}).items():
+            clause, values = tag_is(tag, value)
+            clauses.append(clause)
+            params += values
+        return " AND ".join(clauses), params
 
 
 class JobStore:
@@ -227,29 +261,7 @@ class JobStore:
         self, account: str, where: JobFilter, limit: int, offset: int
     ) -> tuple[list[JobRow], int]:
         """A page of the account's jobs, newest first, and how many match in all."""
-        clauses, params = ["account = ?"], [account]
-        if where.statuses:
-            clauses.append(f"status IN ({', '.join('?' for _ in where.statuses)})")
-            params += list(where.statuses)
-        if where.device_qrn:
-            clauses.append("device_qrn = ?")
-            params.append(where.device_qrn)
-        if where.vendor:
-            clauses.append("lower(device_qrn) LIKE ? ESCAPE '\\'")
-            params.append(_like(where.vendor.lower()) + ":%")
-        if where.provider:
-            clauses.append("lower(device_qrn) LIKE ? ESCAPE '\\'")
-            params.append("%:" + _like(where.provider.lower()) + ":%:%")
-        if where.search:
-            clauses.append(
-                "(lower(coalesce(name, '')) LIKE ? ESCAPE '\\' OR qrn LIKE ? ESCAPE '\\')"
-            )
-            text = "%" + _like(where.search.lower()) + "%"
-            params += [text, text]
-        for tag, value in (where.tags or {}).items():
-            clauses.append("json_extract(tags, ?) = json_extract(?, '$')")
-            params += ["$." + json.dumps(tag), json.dumps(value)]
-        sql_where = " AND ".join(clauses)
+        sql_where, params = where.sql(account, _tag_is)
         (total,) = self._db.execute(
             f"SELECT COUNT(*) FROM jobs WHERE {sql_where}", params
         ).fetchone()
@@ -331,6 +343,17 @@ class JobStore:
                 (row["estimated_cost"], row["account"]),
             )
         return True
+
+
+def _tag_is(tag: str, value: Any) -> tuple[str, list[Any]]:
+    """SQLite's test that a job's tag ``tag`` has the JSON value ``value``."""
+    clause = "json_extract(tags, ?) = json_extract(?, '$')"
+    return clause, ["$." + json.dumps(tag), json.dumps(value)]
+
+
+def _decoded(value: Any) -> Any:
+    """A JSON column's value: decoded from its text, or as the driver decoded it."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _like(text: str) -> str:

@@ -14,6 +14,8 @@ only what PostgreSQL does differently:
   rows under a per-client advisory lock and adds one, so N processes allow exactly the limit.
 - **One transaction per change**; its answer is sent after the commit, so a killed process
   loses no answered write (only uses not yet flushed).
+- **Quantum jobs** and credits are ``pgjobstore.py``'s (migration 2): which process runs a
+  job, and how jobs of a process that is gone are taken over, is described there.
 - **Migrations** are numbered (``MIGRATIONS``) and applied at start, under an advisory lock,
   each in its own transaction, recorded in ``schema_migrations``.
 """
@@ -25,6 +27,7 @@ import math
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -33,6 +36,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from . import keyformat
+from .pgjobstore import PgJobStore
 from .store import (
     ACCOUNT,
     USAGE_DAYS,
@@ -105,6 +109,46 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         CREATE INDEX auth_failures_by_client ON auth_failures (client, at);
         CREATE INDEX auth_failures_by_time ON auth_failures (at);
+        """,
+    ),
+    (
+        2,
+        "quantum jobs, credits, job runners",
+        """
+        CREATE SEQUENCE job_runners AS INTEGER CYCLE;
+        CREATE TABLE jobs (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+            qrn TEXT PRIMARY KEY,
+            account TEXT NOT NULL,
+            key_id TEXT,
+            device_qrn TEXT NOT NULL,
+            name TEXT,
+            shots INTEGER NOT NULL,
+            tags JSON NOT NULL,
+            runtime_options JSON NOT NULL,
+            program_format TEXT NOT NULL,
+            program_data TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED')),
+            status_msg TEXT,
+            estimated_cost BIGINT NOT NULL,
+            cost BIGINT,
+            result JSON,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            runner INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            ended_at TEXT,
+            execution_ms BIGINT
+        );
+        CREATE INDEX jobs_account_created ON jobs (account, created_at DESC, seq DESC);
+        CREATE INDEX jobs_pending ON jobs (device_qrn, created_at, seq)
+            WHERE status IN ('QUEUED', 'RUNNING');
+        CREATE INDEX jobs_pending_runner ON jobs (runner) WHERE status IN ('QUEUED', 'RUNNING');
+        CREATE TABLE credits (
+            account TEXT PRIMARY KEY,
+            balance BIGINT NOT NULL CHECK (balance >= 0)
+        );
         """,
     ),
 ]
@@ -223,6 +267,12 @@ class PgKeyStore:
             raise
         if applied:
             log.info("qBraid keys: PostgreSQL schema migrated to version %d", applied[-1])
+
+    async def open_jobs(self, initial_credits: Decimal) -> PgJobStore:
+        """The jobs and credits in this database, with this process as one job runner."""
+        jobs = PgJobStore(self.url, self._pool, initial_credits=initial_credits)
+        await jobs.open()
+        return jobs
 
     def account(self, account: str) -> PgAccountKeys:
         """The keys of one account."""

@@ -8,8 +8,8 @@ credit balance are the authenticated account's: another account's job is 404. A 
 or token goes through the same per-client failure limit as ``users/verify``; a missing
 scope is 403 ``INSUFFICIENT_SCOPE`` naming it.
 
-Jobs keep their tables in the SQLite file (``jobstore.py``); on a PostgreSQL store these
-routes answer 501 ``NOT_IMPLEMENTED`` in this version.
+Jobs and credits are stored beside the keys: in the SQLite file (``jobstore.py``) or the
+PostgreSQL database (``pgjobstore.py``), where every process sharing it answers for every job.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from .jobs import QuantumJobs
 from .store import KeyServiceError
 
 JOB_BODY_MAX = 512 * 1024  # above every device's program limit, so a large program FAILs
-NO_JOBS = "Quantum jobs need the SQLite store in this version; this key service runs on PostgreSQL."
 
 
 class RuntimeHandler(BaseHandler):
@@ -29,19 +28,9 @@ class RuntimeHandler(BaseHandler):
 
     needs_token = False
 
-    def initialize(self, jobs: QuantumJobs | None, **args: Any) -> None:  # type: ignore[override]
+    def initialize(self, jobs: QuantumJobs, **args: Any) -> None:  # type: ignore[override]
         super().initialize(**args)
-        self._jobs = jobs
-
-    async def prepare(self) -> None:
-        await super().prepare()
-        if self._jobs is None:
-            raise KeyServiceError(501, "NOT_IMPLEMENTED", NO_JOBS)
-
-    @property
-    def jobs(self) -> QuantumJobs:
-        assert self._jobs is not None  # prepare answered 501 otherwise
-        return self._jobs
+        self.jobs = jobs
 
     async def authorize(self, scope: str) -> str | None:
         """Check the caller may use ``scope``; set ``self.account``; return the key id.
@@ -76,13 +65,13 @@ class RuntimeHandler(BaseHandler):
 class DevicesHandler(RuntimeHandler):
     async def get(self) -> None:
         await self.authorize("devices:read")
-        self.reply(self.jobs.devices())
+        self.reply(await self.jobs.devices())
 
 
 class DeviceHandler(RuntimeHandler):
     async def get(self, qrn: str) -> None:
         await self.authorize("devices:read")
-        self.reply(self.jobs.device(qrn))
+        self.reply(await self.jobs.device(qrn))
 
 
 class JobsHandler(RuntimeHandler):
@@ -91,41 +80,42 @@ class JobsHandler(RuntimeHandler):
     async def get(self) -> None:
         await self.authorize("jobs:read")
         query = {name: self.get_query_arguments(name) for name in self.request.query_arguments}
-        jobs, pagination = self.jobs.list_jobs(self.account, query)
+        jobs, pagination = await self.jobs.list_jobs(self.account, query)
         self.reply(jobs, pagination=pagination)
 
     async def post(self) -> None:
         key_id = await self.authorize("jobs:write")
-        qrn = self.jobs.submit(self.account, self.json_body(), key_id)
+        qrn = await self.jobs.submit(self.account, self.json_body(), key_id)
         await self.jobs.wait_ended(qrn, self.jobs.submit_wait)  # a small job answers COMPLETED
-        self.reply(self.jobs.job(self.account, qrn), status=201)
+        self.reply(await self.jobs.job(self.account, qrn), status=201)
 
 
 class JobHandler(RuntimeHandler):
     async def get(self, qrn: str) -> None:
         await self.authorize("jobs:read")
-        self.reply(self.jobs.job(self.account, qrn))
+        self.reply(await self.jobs.job(self.account, qrn))
 
 
 class JobResultHandler(RuntimeHandler):
     async def get(self, qrn: str) -> None:
         await self.authorize("jobs:read")
-        self.reply(self.jobs.result(self.account, qrn))
+        self.reply(await self.jobs.result(self.account, qrn))
 
 
 class JobProgramHandler(RuntimeHandler):
     async def get(self, qrn: str) -> None:
         await self.authorize("jobs:read")
-        self.reply(self.jobs.program(self.account, qrn))
+        self.reply(await self.jobs.program(self.account, qrn))
 
 
 class JobCancelHandler(RuntimeHandler):
     async def post(self, qrn: str) -> None:
         await self.authorize("jobs:write")
-        self.reply(self.jobs.cancel(self.account, qrn))
+        self.reply(await self.jobs.cancel(self.account, qrn))
 
 
 class CreditsHandler(RuntimeHandler):
     async def get(self) -> None:
         await self.authorize("credits:read")
-        self.reply(self.jobs.balance(self.account, self.get_query_argument("organizationId", None)))
+        organization = self.get_query_argument("organizationId", None)
+        self.reply(await self.jobs.balance(self.account, organization))
