@@ -21,7 +21,8 @@ class Echo(tornado.web.RequestHandler):
 
     def _answer(self) -> None:
         connections = self.application.settings["connections"]
-        connections.add(id(self.request.connection.stream))
+        # the stream itself, kept: a closed one's id() could be reused by a new stream
+        connections.add(self.request.connection.stream)
         self.finish(
             {
                 "success": True,
@@ -59,7 +60,7 @@ class Slow(tornado.web.RequestHandler):
 @pytest.fixture
 def upstream(jp_asyncio_loop):
     """A tornado server in the test's loop, whose idle connections it closes after 0.3 s."""
-    connections: set[int] = set()
+    connections: set[object] = set()  # the server-side streams that served requests
     app = tornado.web.Application(
         [(r"/echo", Echo), (r"/closing", Closing), (r"/zipped", Zipped), (r"/slow", Slow)],
         connections=connections,
