@@ -21,6 +21,7 @@ from tornado.websocket import websocket_connect
 
 from .hub import Hub, proxy_missing_reason
 from .kernel_helpers import assert_absent
+from .lab_server import CHROMIUM, CHROMIUM_ARGS, require_browser
 from .standalone import QBRAID_KEYS
 
 
@@ -187,3 +188,53 @@ async def test_two_hub_users_manage_and_use_their_own_keys_isolated(hub, labs, l
         headers={"Authorization": f"token {labs['bob'][1]}"},
     )
     assert status == 200 and [k["id"] for k in answer["data"]] == [theirs["data"]["id"]]
+
+
+def test_the_sidebar_in_a_hub_users_lab(hub, labs, leak_registry):
+    """alice logs in to the Hub in Chromium: her Lab's sidebar lists her keys only, and a key
+    created there is hers (through the Hub's proxy, its cookies and XSRF check)."""
+    from playwright.sync_api import sync_playwright
+
+    from .browser.test_sidebar import DIALOG, PANEL, TAB, close_value_box, read_value_box, row
+
+    require_browser()
+    for user, name in (("alice", "alices-own"), ("bob", "bobs-own")):
+        status, created = lab(hub, labs, user, "POST", "api/v1/api-keys", {"name": name})
+        assert status == 201, created
+        leak_registry.add_values(created["data"]["value"])
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.set_default_timeout(30_000)
+            page.goto(f"{hub.url}/hub/login")
+            page.fill("#username_input", "alice")
+            page.fill("#password_input", "any")  # the dummy authenticator takes any password
+            page.click("#login_submit")
+            page.wait_for_url("**/user/alice/**", timeout=60_000)
+            page.goto(f"{hub.url}/user/alice/lab")
+            page.click(TAB, timeout=90_000)
+            row(page, "alices-own").wait_for()
+            assert row(page, "bobs-own").count() == 0
+
+            page.click(f"{PANEL} .qbk-Create")
+            page.locator(f"{DIALOG} .qbk-Form-input").fill("from-sidebar")
+            page.click(f"{DIALOG} button.jp-mod-accept")
+            value = read_value_box(page)
+            leak_registry.add_values(value)
+            close_value_box(page)
+            row(page, "from-sidebar").wait_for()
+            assert value not in page.content()
+        finally:
+            browser.close()
+
+    _, mine = lab(hub, labs, "alice", "GET", "api/v1/api-keys")
+    made = {k["name"]: k for k in mine["data"]}["from-sidebar"]
+    assert made["stored"] is True  # in alice's keyring, under her home
+    _, theirs = lab(hub, labs, "bob", "GET", "api/v1/api-keys")
+    assert "from-sidebar" not in {k["name"] for k in theirs["data"]}
+    status, verified = hub.call(
+        f"{hub.url}/services/qbraid-keys/api/v1/users/verify", headers={"X-API-Key": value}
+    )
+    assert (status, verified["data"]["userId"]) == (200, "alice")
