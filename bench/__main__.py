@@ -26,6 +26,7 @@ MODULES = [
     "sidebar",
     "jobs",
     "postgres",
+    "live",
 ]
 
 METHOD = """
@@ -62,6 +63,12 @@ METHOD = """
   service processes on it (two load generators, connections split, rates added) against one
   process on SQLite, interleaved; rotations through one process, the old value verified
   through the other the moment the answer arrives.
+- Item 9: one `jupyter lab` (embedded service, 5 keys) and one headless Chromium page with the
+  sidebar open; renames, status changes and rotations of one key made over the Jupyter REST
+  route from the bench process, in turn. A MutationObserver armed in the page before each
+  change stamps the first DOM mutation that shows it; the figure runs from the moment the
+  bench process read the change's answer (page and process clocks matched once per phase).
+  Then the same with a notebook showing `KeysPanel()` in that Lab, its kernel idle.
 """
 
 

@@ -92,7 +92,16 @@ def missing() -> str | None:
     return None
 
 
-def _lab_page(browser, server: JupyterServer):
+def lab_server(root: Path, db: Path) -> JupyterServer:
+    """A `jupyter lab` (not started yet) on the key database `db`, with news fetching off."""
+    server = JupyterServer(root, {"QbraidKeys": {"db_path": str(db)}}, app="jupyterlab")
+    settings = Path(server.env["JUPYTERLAB_SETTINGS_DIR"]) / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    return server
+
+
+def lab_page(browser, server: JupyterServer):
     """A fresh page with Lab started in it."""
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.set_default_timeout(90_000)
@@ -104,7 +113,7 @@ def _lab_page(browser, server: JupyterServer):
 
 def _show(browser, server: JupyterServer) -> tuple[float, int]:
     """Command -> first rows shown, in a fresh page; (ms, rows in the DOM)."""
-    page = _lab_page(browser, server)
+    page = lab_page(browser, server)
     try:
         page.wait_for_timeout(500)
         shown, rows = page.evaluate(SHOW, ["qbraid-keys:open", ROWS])
@@ -117,7 +126,7 @@ def _show(browser, server: JupyterServer) -> tuple[float, int]:
 
 def _scroll(browser, server: JupyterServer) -> tuple[float, int, int, int]:
     """Scroll to the end of every key; (ms, most rows in the DOM, rows at the end, frames)."""
-    page = _lab_page(browser, server)
+    page = lab_page(browser, server)
     try:
         page.evaluate("() => window.jupyterapp.commands.execute('qbraid-keys:open')")
         page.wait_for_selector(ROWS)
@@ -147,15 +156,7 @@ def run(quick: bool, tmp: Path, report: Run) -> None:
         started = time.perf_counter()
         accounts.fill(db, count, "key")
         filled = time.perf_counter() - started
-        server = JupyterServer(
-            tmp / f"sidebar-{count}", {"QbraidKeys": {"db_path": str(db)}}, app="jupyterlab"
-        )
-        settings = (
-            Path(server.env["JUPYTERLAB_SETTINGS_DIR"]) / "@jupyterlab" / "apputils-extension"
-        )
-        settings.mkdir(parents=True, exist_ok=True)
-        (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-        servers[count] = server
+        servers[count] = lab_server(tmp / f"sidebar-{count}", db)
     shows: dict[int, list[float]] = {SMALL: [], LARGE: []}
     rows: dict[int, list[int]] = {SMALL: [], LARGE: []}
     try:
