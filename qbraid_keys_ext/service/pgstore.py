@@ -369,29 +369,32 @@ class PgKeyStore:
             if key_id in counts:
                 counts[key_id][day] = counts[key_id].get(day, 0) + n
                 totals[key_id] += n
-        objects = []
-        for row in rows:
-            key_id = row["id"]
-            used = [at for at in (row["last_used_at"], self._pending_last_used.get(key_id)) if at]
-            objects.append(
-                {
-                    "id": key_id,
-                    "name": row["name"],
-                    "hint": row["hint"],
-                    "scopes": list(row["scopes"]),
-                    "status": row["status"],
-                    "createdAt": _iso(row["created_at"]),
-                    "rotatedAt": row["rotated_at"] and _iso(row["rotated_at"]),
-                    "lastUsedAt": _iso(max(used)) if used else None,
-                    "usage": {
-                        "total": totals[key_id],
-                        "daily": [
-                            {"date": day, "count": counts[key_id].get(day, 0)} for day in days
-                        ],
-                    },
-                }
-            )
-        return objects
+        return [
+            {
+                **self._fields(row),
+                "usage": {
+                    "total": totals[row["id"]],
+                    "daily": [
+                        {"date": day, "count": counts[row["id"]].get(day, 0)} for day in days
+                    ],
+                },
+            }
+            for row in rows
+        ]
+
+    def _fields(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """A key object's fields but ``usage``, with a use not yet flushed in ``lastUsedAt``."""
+        used = [at for at in (row["last_used_at"], self._pending_last_used.get(row["id"])) if at]
+        return {
+            "id": row["id"],
+            "name": row["name"],
+            "hint": row["hint"],
+            "scopes": list(row["scopes"]),
+            "status": row["status"],
+            "createdAt": _iso(row["created_at"]),
+            "rotatedAt": row["rotated_at"] and _iso(row["rotated_at"]),
+            "lastUsedAt": _iso(max(used)) if used else None,
+        }
 
     async def _list_items(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """List items for these rows: key objects with usage ``{"total", "last30Days"}``."""
@@ -412,24 +415,13 @@ class PgKeyStore:
             if key_id in usage:
                 usage[key_id][0] += n
                 usage[key_id][1] += n if date.fromisoformat(day) >= first else 0
-        items = []
-        for row in rows:
-            key_id = row["id"]
-            used = [at for at in (row["last_used_at"], self._pending_last_used.get(key_id)) if at]
-            items.append(
-                {
-                    "id": key_id,
-                    "name": row["name"],
-                    "hint": row["hint"],
-                    "scopes": list(row["scopes"]),
-                    "status": row["status"],
-                    "createdAt": _iso(row["created_at"]),
-                    "rotatedAt": row["rotated_at"] and _iso(row["rotated_at"]),
-                    "lastUsedAt": _iso(max(used)) if used else None,
-                    "usage": {"total": usage[key_id][0], "last30Days": usage[key_id][1]},
-                }
-            )
-        return items
+        return [
+            {
+                **self._fields(row),
+                "usage": {"total": usage[row["id"]][0], "last30Days": usage[row["id"]][1]},
+            }
+            for row in rows
+        ]
 
     def _forget_pending(self, key_id: str) -> None:
         for slot in [slot for slot in self._pending if slot[0] == key_id]:
