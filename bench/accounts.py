@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
 from qbraid_keys_ext.service import KeyStore
+from tests.bulk import create_many  # the tests' helper (repo root)
 
 
 def fill(db: str | os.PathLike[str], count: int, prefix: str = "key") -> list[dict]:
@@ -17,20 +17,10 @@ def fill(db: str | os.PathLike[str], count: int, prefix: str = "key") -> list[di
     """
     Path(db).parent.mkdir(parents=True, exist_ok=True)
     store = KeyStore(db)
-    created: list[dict] = []
     try:
-        store._db.execute("BEGIN")  # one transaction around many `create` calls
-        store._transaction = contextlib.nullcontext  # type: ignore[method-assign]
-        try:
-            for i in range(count):
-                created.append(store.create({"name": f"{prefix}-{i:06d}"}))
-        except BaseException:
-            store._db.execute("ROLLBACK")
-            raise
-        store._db.execute("COMMIT")
+        return create_many(store, (f"{prefix}-{i:06d}" for i in range(count)))
     finally:
         store.close()
-    return created
 
 
 def values_file(path: Path, keys: list[dict], sample: int = 100) -> Path:

@@ -30,6 +30,7 @@ from qbraid_keys_ext import cli
 from qbraid_keys_ext.service import keyformat
 from qbraid_keys_ext.vault import FileKeyring, Vault
 
+from .bulk import create_many
 from .kernel_helpers import assert_absent
 from .lab_server import free_port
 from .standalone import BIN, QBRAID_KEYS, TOKEN, KeyServiceProcess, Result, machine_env, run
@@ -545,10 +546,7 @@ async def test_commands_find_a_key_by_name_without_listing_the_account(
     extension = next(iter(jp_serverapp.extension_manager.extension_apps["qbraid_keys_ext"]))
     await extension.ensure_upstream()
     store = extension.embedded.store
-    store._db.execute("BEGIN")  # 300 keys at once, through the store's own create
-    for i in range(300):
-        store.create({"name": f"bulk{i:03}"})
-    store._db.execute("COMMIT")
+    create_many(store, (f"bulk{i:03}" for i in range(300)))
 
     def whole_account():
         raise AssertionError("the whole account was listed")

@@ -11,6 +11,7 @@ import pytest
 
 from qbraid_keys_ext.service import keyformat
 
+from .bulk import create_many
 from .kernel_helpers import KernelSession, assert_absent
 from .keyring_env import keyring_backend  # noqa: F401  (fixture)
 
@@ -256,10 +257,7 @@ async def test_use_and_list_never_fetch_the_whole_account(jp_serverapp, keys_api
     await extension.ensure_upstream()
     store = extension.embedded.store
     key = await create(keys_api, "Deploy")
-    store._db.execute("BEGIN")  # 150 more keys at once, through the store's own create
-    for i in range(150):
-        store.create({"name": f"bulk{i:03}"})
-    store._db.execute("COMMIT")
+    create_many(store, (f"bulk{i:03}" for i in range(150)))
 
     def whole_account():
         raise AssertionError("the whole account was listed")

@@ -15,18 +15,14 @@ from qbraid_keys_ext import listing
 from qbraid_keys_ext.service import KeyService, KeyStore
 from qbraid_keys_ext.service.store import ACCOUNT
 
+from .bulk import create_many
+
 TOKEN = "pages-account-token"
 
 
 def seed(store: KeyStore, count: int, prefix: str = "k") -> list[dict[str, Any]]:
     """`count` keys made by the store's own `create`, in one transaction (fast)."""
-    store._db.execute("BEGIN")
-    try:
-        made = [store.create({"name": f"{prefix}{i:05d}"}) for i in range(count)]
-    except BaseException:
-        store._db.execute("ROLLBACK")
-        raise
-    store._db.execute("COMMIT")
+    made = create_many(store, (f"{prefix}{i:05d}" for i in range(count)))
     return [{k: v for k, v in key.items() if k != "value"} for key in made]
 
 

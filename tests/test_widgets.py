@@ -19,6 +19,7 @@ import pytest
 
 from qbraid_keys_ext.upstream import KeyApiClient, KeyApiError
 
+from .bulk import create_many
 from .kernel_helpers import assert_absent
 
 REPO = Path(__file__).resolve().parents[1]
@@ -429,10 +430,7 @@ async def test_server_pages_and_search(kernel, keys_api, extension):
     """From the server: a page at a time (never the whole account), searched by the server."""
     await extension.ensure_upstream()
     store = extension.embedded.store
-    store._db.execute("BEGIN")  # 60 keys at once, through the store's own create
-    for i in range(60):
-        store.create({"name": f"bulk{i:03}"})
-    store._db.execute("COMMIT")
+    create_many(store, (f"bulk{i:03}" for i in range(60)))
     shown = await kernel.show("panel = KeysPanel(page_size=25)")
     assert shown["pager"] == "1–25 of 60" and next(iter(shown["rows"])) == "bulk059"
     assert shown["title"].endswith("60 keys")

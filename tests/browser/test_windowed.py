@@ -10,6 +10,7 @@ import pytest
 
 from qbraid_keys_ext.service import KeyStore
 
+from ..bulk import create_many
 from ..lab_server import LabServer, serving
 from .test_sidebar import PANEL, _open_lab, create_via_api, open_sidebar, row
 
@@ -28,10 +29,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     root = tmp_path_factory.mktemp("windowed")
     db = root / "keys.sqlite3"
     store = KeyStore(db)
-    store._db.execute("BEGIN")  # 2,000 keys at once, through the store's own create
-    for i in range(KEYS):
-        store.create({"name": f"k{i:05d}"})
-    store._db.execute("COMMIT")
+    create_many(store, (f"k{i:05d}" for i in range(KEYS)))
     store.close()
     yield from serving(LabServer(root, f"--QbraidKeys.db_path={db}"))
 
