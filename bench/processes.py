@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.lab_server import stop_process  # the tests' own (repo root)
+
 REPO = Path(__file__).resolve().parents[1]
 _URL = re.compile(r"(https?://127\.0\.0\.1:\d+)")
 _running: list[subprocess.Popen] = []
@@ -81,15 +83,7 @@ class Server:
 
 def stop(proc: subprocess.Popen | None, timeout: float = 15.0) -> None:
     """Terminate one process we started, kill it if it lingers."""
-    if proc is None:
-        return
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    stop_process(proc, timeout)
     if proc in _running:
         _running.remove(proc)
 
